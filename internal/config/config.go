@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/homeedge/edge/internal/suite"
 	"gopkg.in/yaml.v3"
 )
 
@@ -30,7 +31,7 @@ const DefaultPath = "/etc/edge/edge.yaml"
 
 // Sections are the daemon sections of the file. A daemon decodes its own
 // section strictly and leaves the others to their owners.
-var Sections = []string{"dns", "firewall", "vpn", "lb", "proxy"}
+var Sections = suite.Daemons
 
 // Shared is the part of the file that every daemon reads.
 type Shared struct {
@@ -59,6 +60,17 @@ type Admin struct {
 	SocketDir string `yaml:"socket_dir"`
 	// Group owns the sockets; its members may change things.
 	Group string `yaml:"group"`
+	// WorldReadable makes the sockets 0666 instead of 0660, so that every
+	// local user may read status; changes still need root or Group.
+	WorldReadable bool `yaml:"world_readable"`
+}
+
+// SocketMode is the file mode of the admin sockets.
+func (a Admin) SocketMode() os.FileMode {
+	if a.WorldReadable {
+		return 0o666
+	}
+	return 0o660
 }
 
 // Log configures logging for every daemon.
