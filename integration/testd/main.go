@@ -53,10 +53,10 @@ type server struct {
 	// differently ("[::]:7000" for "0.0.0.0:7000").
 	listen string
 	ln     net.Listener
-	cur   atomic.Pointer[runtime]
-	ready chan struct{}
-	conns atomic.Int64
-	wg    sync.WaitGroup
+	cur    atomic.Pointer[runtime]
+	ready  chan struct{}
+	conns  atomic.Int64
+	wg     sync.WaitGroup
 }
 
 func build(cfg *config.File[section]) *runtime {
