@@ -16,7 +16,7 @@ var binDir string
 // binaries are built once for every test, from this checkout.
 var binaries = map[string]string{
 	"edgectl":    "./cmd/edgectl",
-	"edge-testd": "./integration/testd",
+	"edge-testd": "./integration/edge-testd",
 }
 
 func TestMain(m *testing.M) {

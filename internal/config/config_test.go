@@ -258,3 +258,13 @@ func TestNormalizedRoundTrip(t *testing.T) {
 		t.Errorf("normalized config reads back differently (-first +second):\n%s", diff)
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	data := []byte(good)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(data, "edge.yaml", "testd", defaults); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -364,6 +364,15 @@ func suggest(got string, known []string) string {
 			best, bestDist = k, dist
 		}
 	}
+	if best == "" {
+		// "loglevel" for "log": one key run into the next.
+		for _, k := range known {
+			if len(k) >= 3 && (strings.HasPrefix(got, k) || strings.HasPrefix(k, got) && len(got) >= 3) {
+				best = k
+				break
+			}
+		}
+	}
 	if best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}

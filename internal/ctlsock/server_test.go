@@ -292,3 +292,24 @@ func openTempDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// BenchmarkStatus is one admin API round trip: dial, request, answer.
+func BenchmarkStatus(b *testing.B) {
+	dir := b.TempDir()
+	ln, _, err := Listen(filepath.Join(dir, "testd.sock"), "", 0o660)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{Daemon: "testd", Version: "v-test", Log: slog.New(slog.DiscardHandler), AdminGID: -1})
+	s.Handle(Route{Method: "GET", Path: ctlapi.PathStatus, Handle: func(r *http.Request) (any, error) {
+		return ctlapi.Status{Daemon: "testd"}, nil
+	}})
+	go s.Serve(ln)
+	defer s.Shutdown(context.Background())
+	c := ctlapi.NewClient(dir, "testd")
+	for b.Loop() {
+		if _, err := c.Status(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
