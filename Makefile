@@ -14,7 +14,7 @@ DEBIAN_PACKAGES := nftables iproute2 wireguard-tools wireguard-go nebula pebble 
 	knot knot-dnsutils bind9-dnsutils prometheus nix-bin age curl iperf3 dnsperf \
 	wrk haproxy nginx zbar-tools nmap iputils-ping tcpdump util-linux
 
-STATICCHECK_VERSION := 2026.2.2
+STATICCHECK_VERSION := v0.8.2  # staticcheck 2026.2.2
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/homeedge/edge/internal/suite.Version=$(VERSION)
 FUZZTIME ?= 10s
