@@ -133,14 +133,9 @@ func Run[T any](ctx context.Context, spec Spec[T], opts Options) error {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	svc, err := spec.New(Env{Log: r.log, Metrics: reg, StateDir: stateDir}, cfg)
-	if err != nil {
-		return fmt.Errorf("start %s: %w", spec.Name, err)
-	}
-	r.svc = svc
-
 	// Listeners first, so a port or socket conflict stops the daemon
-	// before it serves anything.
+	// before the service acquires anything; once New succeeds, Run is
+	// always called and releases what New took.
 	common := commonOf(cfg)
 	var metricsLn net.Listener
 	if addr := common.Metrics.Listen; addr != "" && addr != "off" {
@@ -156,6 +151,15 @@ func Run[T any](ctx context.Context, spec Spec[T], opts Options) error {
 		}
 		return fmt.Errorf("admin socket: %w", err)
 	}
+	svc, err := spec.New(Env{Log: r.log, Metrics: reg, StateDir: stateDir}, cfg)
+	if err != nil {
+		adminLn.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		return fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	r.svc = svc
 	if gid < 0 && cfg.Admin.Group != "" {
 		r.log.Warn("admin group does not exist; only root and the daemon's user may change things", "group", cfg.Admin.Group)
 	}
