@@ -390,3 +390,29 @@ func get(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestNewFails checks that a service that cannot be built leaves no socket
+// or listener behind.
+func TestNewFails(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "edge.yaml")
+	metrics := freePort(t)
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("version: 1\nadmin: {socket_dir: %s/run}\nstate_dir: %s/state\ntestd: {metrics: {listen: %q}}\n", dir, dir, metrics)), 0o600)
+	spec := testSpec()
+	spec.New = func(Env, *config.File[section]) (Service[section], error) {
+		return nil, errors.New("zone file missing")
+	}
+	err := Run(context.Background(), spec, Options{ConfigPath: cfgPath, LogOutput: io.Discard})
+	if err == nil || err.Error() != "start testd: zone file missing" {
+		t.Errorf("Run() with a failing New = %v, want the service's error", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run", "testd.sock")); !os.IsNotExist(err) {
+		t.Errorf("admin socket left behind: %v", err)
+	}
+	ln, err := net.Listen("tcp", metrics)
+	if err != nil {
+		t.Errorf("metrics port still taken: %v", err)
+	} else {
+		ln.Close()
+	}
+}
