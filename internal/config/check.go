@@ -31,6 +31,15 @@ func (c *Checker) Key(name string) *Checker {
 	return c.at(joinPath(c.path, name))
 }
 
+// Path returns a checker for a relative key path such as
+// "zones[0].records[2]", for errors found by code that names paths itself.
+func (c *Checker) Path(rel string) *Checker {
+	if strings.HasPrefix(rel, "[") {
+		return c.at(c.path + rel)
+	}
+	return c.at(joinPath(c.path, rel))
+}
+
 // Index returns a checker for the i-th list item.
 func (c *Checker) Index(i int) *Checker {
 	return c.at(fmt.Sprintf("%s[%d]", c.path, i))
