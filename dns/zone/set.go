@@ -558,10 +558,18 @@ func (s *Set) byOrigin(origin string) *Zone {
 // Zone returns the zone with this origin, or nil.
 func (s *Set) Zone(origin string) *Zone { return s.byOrigin(Fqdn(origin)) }
 
-// Records returns the zone's records in canonical order, SOA first: the
-// content of an AXFR.
-func (z *Zone) Records() []dns.RR {
-	out := []dns.RR{z.SOA}
+// Entry is a record and where it came from.
+type Entry struct {
+	RR dns.RR
+	// Source is "config" (SOA, NS and config records), "file" or
+	// "dynamic".
+	Source string
+}
+
+// Entries returns the zone's records in canonical order, SOA first, with
+// their sources.
+func (z *Zone) Entries() []Entry {
+	out := []Entry{{RR: z.SOA, Source: "config"}}
 	for _, n := range sortedNodeNames(z.nodes) {
 		node := z.nodes[n]
 		types := make([]int, 0, len(node.sets))
@@ -571,10 +579,48 @@ func (z *Zone) Records() []dns.RR {
 		sort.Ints(types)
 		for _, t := range types {
 			s := node.sets[uint16(t)]
-			out = append(out, s.RRs...)
+			for _, rr := range s.RRs {
+				out = append(out, Entry{RR: rr, Source: s.Source})
+			}
 		}
 	}
 	return out
+}
+
+// Records returns the zone's records in canonical order, SOA first: the
+// content of an AXFR. Geo alternatives are not part of it: a secondary
+// serves the default answers.
+func (z *Zone) Records() []dns.RR {
+	entries := z.Entries()
+	out := make([]dns.RR, len(entries))
+	for i, e := range entries {
+		out[i] = e.RR
+	}
+	return out
+}
+
+// Source says where the RRset of name and type t came from ("" when there
+// is none). With t 0, it says "config" or "file" if any RRset of the name
+// came from there.
+func (z *Zone) Source(name string, t uint16) string {
+	n := z.nodes[name]
+	if n == nil {
+		return ""
+	}
+	if t != 0 {
+		if s := n.sets[t]; s != nil {
+			return s.Source
+		}
+		return ""
+	}
+	src := ""
+	for _, s := range n.sets {
+		if s.Source != "dynamic" {
+			return s.Source
+		}
+		src = s.Source
+	}
+	return src
 }
 
 func sortedNodeNames(m map[string]*node) []string {

@@ -1,0 +1,208 @@
+package dns
+
+import (
+	"net"
+	"net/netip"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/homeedge/edge/dns/zone"
+)
+
+// ednsSize is the UDP payload size edge-dns advertises and honours at most
+// (DNS flag day 2020: avoids IP fragmentation).
+const ednsSize = 1232
+
+// ServeDNS implements mdns.Handler: every query and update arrives here.
+func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
+	start := time.Now()
+	rt := s.rt.Load()
+	src, dst := addrOf(w.RemoteAddr()), addrOf(w.LocalAddr())
+	proto := "udp"
+	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
+		proto = "tcp"
+	}
+	if req.Response || len(req.Question) != 1 {
+		s.metrics.malformed.Inc()
+		if !req.Response {
+			s.reply(w, new(mdns.Msg).SetRcode(req, mdns.RcodeFormatError), proto, nil)
+		}
+		return
+	}
+	switch req.Opcode {
+	case mdns.OpcodeQuery:
+	case mdns.OpcodeUpdate:
+		s.update(w, req, rt, src)
+		return
+	default:
+		resp := new(mdns.Msg).SetRcode(req, mdns.RcodeNotImplemented)
+		s.reply(w, resp, proto, req.IsEdns0())
+		return
+	}
+
+	q := req.Question[0]
+	opt := req.IsEdns0()
+	resp := new(mdns.Msg)
+	resp.SetReply(req)
+	resp.Compress = true
+	if opt != nil && opt.Version() != 0 {
+		// RFC 6891 §6.1.3: BADVERS, with our OPT saying version 0.
+		resp.Rcode = mdns.RcodeBadVers
+		resp.SetEdns0(ednsSize, false)
+		w.WriteMsg(resp)
+		s.metrics.count("none", q.Qtype, resp.Rcode, proto, start)
+		return
+	}
+	if q.Qclass != mdns.ClassINET {
+		resp.Rcode = mdns.RcodeRefused
+		s.reply(w, resp, proto, opt)
+		s.metrics.count("none", q.Qtype, resp.Rcode, proto, start)
+		return
+	}
+	inside := containsAddr(rt.inside, src)
+	if q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR {
+		s.xfr.serve(w, req, rt, src, proto)
+		return
+	}
+
+	view := rt.set.MatchView(src, dst)
+	ecs := clientSubnet(opt)
+	client := &zone.Client{Inside: inside, View: view, Locate: s.locator(src, ecs)}
+	qname := zone.Lower(q.Name)
+	res := rt.set.Lookup(qname, q.Qtype, client)
+	viewName := "none"
+	if view != nil {
+		viewName = view.Name
+	}
+	if res.Zone == nil {
+		// Not ours. Inside clients asked for recursion get the resolver;
+		// everyone else is refused: never an open resolver.
+		resp.Rcode = mdns.RcodeRefused
+		resp.RecursionAvailable = inside
+		s.reply(w, resp, proto, opt)
+		s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start)
+		return
+	}
+	resp.Authoritative = !res.Referral
+	resp.RecursionAvailable = inside
+	resp.Rcode = res.Rcode
+	resp.Answer, resp.Ns, resp.Extra = res.Answer, res.Ns, res.Extra
+	var options []mdns.EDNS0
+	if ecs != nil {
+		// RFC 7871 §7.2.1: the scope says how much of the address the
+		// answer depends on; 0 when it does not depend on it at all.
+		scope := 0
+		if res.GeoScope >= 0 {
+			scope = min(res.GeoScope, addrBits(ecs.Family))
+		}
+		ecs.SourceScope = uint8(scope)
+		options = append(options, ecs)
+	}
+	s.reply(w, resp, proto, opt, options...)
+	s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start)
+}
+
+// reply adds the OPT record when the query had one (RFC 6891: exactly
+// then), truncates to what the client can take over UDP, and sends.
+func (s *Server) reply(w mdns.ResponseWriter, resp *mdns.Msg, proto string, opt *mdns.OPT, options ...mdns.EDNS0) {
+	size := mdns.MinMsgSize
+	if opt != nil {
+		o := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
+		o.SetUDPSize(ednsSize)
+		o.SetDo(opt.Do())
+		o.Option = append(o.Option, options...)
+		resp.Extra = append(resp.Extra, o)
+		size = int(min(max(opt.UDPSize(), mdns.MinMsgSize), ednsSize))
+	}
+	if proto == "udp" {
+		resp.Truncate(size)
+		if resp.Truncated {
+			s.metrics.truncated.Inc()
+		}
+	} else {
+		resp.Truncate(mdns.MaxMsgSize)
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.metrics.writeErrors.Inc()
+	}
+}
+
+// clientSubnet returns a copy of the query's EDNS Client Subnet option,
+// masked to its source prefix, or nil.
+func clientSubnet(opt *mdns.OPT) *mdns.EDNS0_SUBNET {
+	if opt == nil {
+		return nil
+	}
+	for _, o := range opt.Option {
+		e, ok := o.(*mdns.EDNS0_SUBNET)
+		if !ok {
+			continue
+		}
+		bits := addrBits(e.Family)
+		if bits == 0 || int(e.SourceNetmask) > bits {
+			return nil
+		}
+		a, ok := netip.AddrFromSlice(e.Address)
+		if !ok {
+			return nil
+		}
+		if bits == 32 {
+			a = a.Unmap()
+		}
+		p, err := a.Prefix(int(e.SourceNetmask))
+		if err != nil {
+			return nil
+		}
+		return &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: e.Family, SourceNetmask: e.SourceNetmask, Address: p.Addr().AsSlice()}
+	}
+	return nil
+}
+
+func addrBits(family uint16) int {
+	switch family {
+	case 1:
+		return 32
+	case 2:
+		return 128
+	}
+	return 0
+}
+
+// locator returns the client's location lookup: the ECS subnet when the
+// query carried one, else the source address.
+func (s *Server) locator(src netip.Addr, ecs *mdns.EDNS0_SUBNET) func() zone.Location {
+	return func() zone.Location {
+		l := zone.Location{Addr: src, Bits: src.BitLen()}
+		if ecs != nil {
+			a, _ := netip.AddrFromSlice(ecs.Address)
+			if ecs.Family == 1 {
+				a = a.Unmap()
+			}
+			l.Addr, l.Bits = a, int(ecs.SourceNetmask)
+		}
+		s.locate(&l)
+		return l
+	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

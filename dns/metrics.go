@@ -1,0 +1,101 @@
+package dns
+
+import (
+	"strconv"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are edge-dns's own metrics (the runner adds its standard ones).
+type metrics struct {
+	queries     *prometheus.CounterVec
+	duration    prometheus.Histogram
+	malformed   prometheus.Counter
+	truncated   prometheus.Counter
+	writeErrors prometheus.Counter
+	zones       prometheus.Gauge
+	serial      *prometheus.GaugeVec
+	updates     *prometheus.CounterVec
+	transfers   *prometheus.CounterVec
+	notifies    *prometheus.CounterVec
+	records     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_dns_queries_total",
+			Help: "Queries answered, by view, query type, response code and transport.",
+		}, []string{"view", "qtype", "rcode", "proto"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edge_dns_query_duration_seconds",
+			Help:    "Time from receiving a query to sending its answer.",
+			Buckets: []float64{0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2},
+		}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edge_dns_malformed_total",
+			Help: "Messages dropped or answered FORMERR because they did not parse or made no sense.",
+		}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edge_dns_truncated_total",
+			Help: "UDP answers truncated (TC set) to fit the client's buffer.",
+		}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edge_dns_write_errors_total",
+			Help: "Answers that could not be sent.",
+		}),
+		zones: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edge_dns_zones",
+			Help: "Zones served, reverse zones included.",
+		}),
+		serial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "edge_dns_zone_serial",
+			Help: "Each zone's current SOA serial.",
+		}, []string{"zone"}),
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_dns_updates_total",
+			Help: "RFC 2136 updates by result (applied, refused, notauth, badkey, error).",
+		}, []string{"result"}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_dns_transfers_total",
+			Help: "Zone transfers served, by type (axfr, ixfr) and result.",
+		}, []string{"type", "result"}),
+		notifies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_dns_notifies_total",
+			Help: "NOTIFY messages sent to secondaries, by result.",
+		}, []string{"result"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_dns_record_changes_total",
+			Help: "Run-time record changes through the admin API, by action.",
+		}, []string{"action"}),
+	}
+	reg.MustRegister(m.queries, m.duration, m.malformed, m.truncated, m.writeErrors, m.zones, m.serial, m.updates, m.transfers, m.notifies, m.records)
+	return m
+}
+
+// count records one answered query.
+func (m *metrics) count(view string, qtype uint16, rcode int, proto string, start time.Time) {
+	m.queries.WithLabelValues(view, qtypeLabel(qtype), rcodeLabel(rcode), proto).Inc()
+	m.duration.Observe(time.Since(start).Seconds())
+}
+
+// qtypeLabel keeps the label's values bounded: known types by name, the
+// rest as "other".
+func qtypeLabel(t uint16) string {
+	switch t {
+	case mdns.TypeA, mdns.TypeAAAA, mdns.TypeCNAME, mdns.TypeMX, mdns.TypeTXT, mdns.TypeSRV, mdns.TypeCAA,
+		mdns.TypePTR, mdns.TypeNS, mdns.TypeSOA, mdns.TypeANY, mdns.TypeAXFR, mdns.TypeIXFR, mdns.TypeHTTPS,
+		mdns.TypeSVCB, mdns.TypeDS, mdns.TypeDNSKEY:
+		return mdns.TypeToString[t]
+	}
+	return "other"
+}
+
+func rcodeLabel(rc int) string {
+	if s, ok := mdns.RcodeToString[rc]; ok {
+		return s
+	}
+	return strconv.Itoa(rc)
+}
