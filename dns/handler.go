@@ -206,3 +206,36 @@ func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 	}
 	return false
 }
+
+// maxUpdateRRs bounds the records one UPDATE may carry.
+const maxUpdateRRs = 1000
+
+// accept decides from the header alone whether a message is worth parsing:
+// responses are dropped; QUERY (with at most an IXFR SOA and OPT plus TSIG
+// beside the question) and NOTIFY as miekg/dns's default does; UPDATE with
+// bounded sections; other opcodes get NOTIMP.
+func (s *Server) accept(dh mdns.Header) mdns.MsgAcceptAction {
+	const qr = 1 << 15
+	if dh.Bits&qr != 0 {
+		s.metrics.malformed.Inc()
+		return mdns.MsgIgnore
+	}
+	opcode := int(dh.Bits>>11) & 0xF
+	action := mdns.MsgAccept
+	switch {
+	case opcode == mdns.OpcodeUpdate:
+		if dh.Qdcount != 1 || int(dh.Ancount)+int(dh.Nscount) > maxUpdateRRs || dh.Arcount > 2 {
+			action = mdns.MsgReject
+		}
+	case opcode == mdns.OpcodeQuery || opcode == mdns.OpcodeNotify:
+		if dh.Qdcount != 1 || dh.Ancount > 1 || dh.Nscount > 1 || dh.Arcount > 2 {
+			action = mdns.MsgReject
+		}
+	default:
+		return mdns.MsgRejectNotImplemented
+	}
+	if action != mdns.MsgAccept {
+		s.metrics.malformed.Inc()
+	}
+	return action
+}

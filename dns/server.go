@@ -126,7 +126,7 @@ func (s *Server) bind(cfg Config) error {
 			}
 			started.Add(1)
 			s.servers = append(s.servers, &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 65535, NotifyStartedFunc: started.Done,
-				TsigProvider: keyring{s}, MsgInvalidFunc: s.invalid})
+				TsigProvider: keyring{s}, MsgInvalidFunc: s.invalid, MsgAcceptFunc: s.accept})
 		}
 		ln, err := lc.Listen(context.Background(), "tcp"+network[3:], addr)
 		if err != nil {
@@ -144,6 +144,7 @@ func (s *Server) bind(cfg Config) error {
 			NotifyStartedFunc: started.Done,
 			TsigProvider:      keyring{s},
 			MsgInvalidFunc:    s.invalid,
+			MsgAcceptFunc:     s.accept,
 		})
 	}
 	go func() {

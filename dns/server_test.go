@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type testServer struct {
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 	reg    *prometheus.Registry
 }
 
@@ -81,6 +83,10 @@ func startServer(t *testing.T, dnsSection string) *testServer {
 }
 
 func (ts *testServer) stop() {
+	ts.once.Do(ts.stopOnce)
+}
+
+func (ts *testServer) stopOnce() {
 	ts.cancel()
 	select {
 	case err := <-ts.done:
@@ -112,7 +118,11 @@ func (ts *testServer) query(name string, qtype uint16, opts ...func(*mdns.Msg)) 
 	return r
 }
 
-func withTCP(m *mdns.Msg) {}
+// envFor is the environment of a restarted server: same state, fresh
+// metrics.
+func envFor(ts *testServer) daemon.Env {
+	return daemon.Env{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), StateDir: ts.dir}
+}
 
 // answers renders a reply's answer data, sorted as given.
 func answers(r *mdns.Msg) string {
