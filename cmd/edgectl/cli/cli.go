@@ -66,6 +66,7 @@ func init() {
 		{"status", "[DAEMON...]", "show each daemon: up or down, version, config generation, uptime", (*env).status},
 		{"reload", "[DAEMON...]", "reload the config of the given daemons (default: every running one)", (*env).reload},
 		{"log-level", "DAEMON [LEVEL]", "show or set a daemon's log level (debug, info, warn, error)", (*env).logLevel},
+		{"record", "ls|add|rm ...", "DNS records: ls [ZONE]; add NAME TYPE VALUE [--ttl 300]; rm NAME [TYPE [VALUE]]", (*env).record},
 		{"version", "", "print edgectl's version", (*env).version},
 		{"completion", "bash|zsh|fish", "print a shell completion script", (*env).completion},
 		{"help", "", "show this help", (*env).help},
@@ -89,6 +90,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		e.usage(stderr)
 		return ExitUsage
 	}
+	if strings.HasPrefix(rest[0], "-") {
+		fmt.Fprintf(stderr, "edgectl: unknown flag %s\n", rest[0])
+		fmt.Fprintln(stderr, "run 'edgectl help' for usage")
+		return ExitUsage
+	}
 	for _, c := range commands {
 		if c.name == rest[0] {
 			return c.run(e, rest[1:])
@@ -106,7 +112,13 @@ func (e *env) parseGlobal(args []string) ([]string, error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			rest = append(rest, args[i+1:]...)
+			// The rest is the command's; it sees the "--" too, so that a
+			// value may start with "-" (record add ... TXT -- -x).
+			if len(rest) > 0 {
+				rest = append(rest, args[i:]...)
+			} else {
+				rest = append(rest, args[i+1:]...)
+			}
 			break
 		}
 		name, value, hasValue := strings.Cut(a, "=")
@@ -116,9 +128,7 @@ func (e *env) parseGlobal(args []string) ([]string, error) {
 			rest = append(rest, "help")
 			continue
 		default:
-			if strings.HasPrefix(a, "-") && len(a) > 1 {
-				return nil, fmt.Errorf("unknown flag %s", a)
-			}
+			// Anything else, flags included, belongs to the command.
 			rest = append(rest, a)
 			continue
 		}
@@ -211,6 +221,9 @@ func (e *env) runningDaemons() []string {
 
 func checkNames(names []string) error {
 	for _, n := range names {
+		if strings.HasPrefix(n, "-") {
+			return fmt.Errorf("unknown flag %s", n)
+		}
 		if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
 			return fmt.Errorf("invalid daemon name %q", n)
 		}
