@@ -17,6 +17,7 @@ var binDir string
 var binaries = map[string]string{
 	"edgectl":    "./cmd/edgectl",
 	"edge-testd": "./integration/edge-testd",
+	"edge-dns":   "./cmd/edge-dns",
 }
 
 func TestMain(m *testing.M) {
