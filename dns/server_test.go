@@ -49,10 +49,14 @@ func freeUDPPort(t *testing.T) int {
 	return 0
 }
 
+func parseYAML(yaml string) (*config.File[Config], error) {
+	return config.Parse([]byte(yaml), "edge.yaml", "dns", DefaultConfig)
+}
+
 func parseConfig(t *testing.T, dnsSection string) *config.File[Config] {
 	t.Helper()
 	yaml := "version: 1\nsite:\n  domain: example.net\n  local_domain: home.arpa\n  networks:\n    lan: [192.168.1.0/24]\n    loop: [127.0.0.0/8]\ndns:\n" + dnsSection
-	f, err := config.Parse([]byte(yaml), "edge.yaml", "dns", DefaultConfig)
+	f, err := parseYAML(yaml)
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
