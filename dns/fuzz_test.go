@@ -18,8 +18,8 @@ type memWriter struct {
 	msgs          []*mdns.Msg
 }
 
-func (w *memWriter) LocalAddr() net.Addr       { return w.local }
-func (w *memWriter) RemoteAddr() net.Addr      { return w.remote }
+func (w *memWriter) LocalAddr() net.Addr        { return w.local }
+func (w *memWriter) RemoteAddr() net.Addr       { return w.remote }
 func (w *memWriter) WriteMsg(m *mdns.Msg) error { w.msgs = append(w.msgs, m); return nil }
 func (w *memWriter) Write(b []byte) (int, error) {
 	m := new(mdns.Msg)
