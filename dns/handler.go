@@ -68,7 +68,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 
 	view := rt.set.MatchView(src, dst)
 	ecs := clientSubnet(opt)
-	client := &zone.Client{Inside: inside, View: view, Locate: s.locator(src, ecs)}
+	client := &zone.Client{Inside: inside, View: view, Locate: s.locator(src, ecs), Up: rt.up(s.health)}
 	qname := zone.Lower(q.Name)
 	res := rt.set.Lookup(qname, q.Qtype, client)
 	viewName := "none"

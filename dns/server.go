@@ -22,6 +22,7 @@ import (
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/daemon"
 	"github.com/homeedge/edge/internal/store"
+	"github.com/homeedge/edge/lb/health"
 )
 
 // Server is edge-dns's service: listeners, the current runtime, and the
@@ -39,6 +40,8 @@ type Server struct {
 	// buildMu serializes rebuilds (reloads, record changes, updates).
 	buildMu sync.Mutex
 
+	health *health.Checker
+
 	servers []*mdns.Server
 	ready   chan struct{}
 	// listen is the configured listen list; it changes only on restart.
@@ -52,6 +55,8 @@ type snapshot struct {
 	set    *zone.Set
 	inside []netip.Prefix
 	keys   map[string]*tsigKey
+	// checked maps each health-checked address record to its check key.
+	checked map[mdns.RR]string
 }
 
 type tsigKey struct {
@@ -75,13 +80,16 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 		serials: store.NewCollection[storedSerial](st, "serials/"),
 		ready:   make(chan struct{}),
 		listen:  slices.Clone(cfg.Section.Listen),
+		health:  health.New(health.Options{Log: env.Log.With("component", "health"), Metrics: env.Metrics, Namespace: "edge_dns"}),
 	}
 	s.xfr = newTransfers(s)
 	if err := s.rebuild(cfg, "start"); err != nil {
+		s.health.Close()
 		st.Close()
 		return nil, err
 	}
 	if err := s.bind(cfg.Section); err != nil {
+		s.health.Close()
 		st.Close()
 		return nil, err
 	}
@@ -176,6 +184,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, srv := range s.servers {
 		srv.ShutdownContext(shut)
 	}
+	s.health.Close()
 	return errors.Join(err, s.store.Close())
 }
 
@@ -208,7 +217,7 @@ func (s *Server) Status() any {
 	for _, v := range rt.set.Views() {
 		views = append(views, v.Name)
 	}
-	return map[string]any{"zones": zones, "views": views}
+	return map[string]any{"zones": zones, "views": views, "health": s.health.Status()}
 }
 
 func compareStrings(a, b string) int {
@@ -268,7 +277,17 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 		}
 		keys[mdns.Fqdn(k.Name)] = &tsigKey{name: mdns.Fqdn(k.Name), algorithm: tsigAlgorithms[k.Algorithm], secret: secret, zones: fqdns(k.Zones)}
 	}
-	rt := &snapshot{cfg: cfg, set: set, inside: cfg.Section.insidePrefixes(&cfg.Site), keys: keys}
+	rt := &snapshot{cfg: cfg, set: set, inside: cfg.Section.insidePrefixes(&cfg.Site), keys: keys, checked: map[mdns.RR]string{}}
+	var targets []health.Target
+	for _, c := range set.Checked() {
+		addr := addrOfRR(c.RR)
+		key := c.RR.Header().Name + " " + mdns.TypeToString[c.RR.Header().Rrtype] + " " + addr.String()
+		rt.checked[c.RR] = key
+		targets = append(targets, health.Target{Key: key, Addr: addr, Check: *c.Check})
+	}
+	// Checks start (or carry on, for unchanged targets) before the new
+	// snapshot answers, so a first answer is never judged on nothing.
+	s.health.Set(targets)
 	old := s.rt.Swap(rt)
 	s.metrics.zones.Set(float64(len(set.Zones())))
 	for origin, serial := range changed {
@@ -319,4 +338,28 @@ func fqdns(names []string) []string {
 		out[i] = zone.Fqdn(n)
 	}
 	return out
+}
+
+func addrOfRR(rr mdns.RR) netip.Addr {
+	switch v := rr.(type) {
+	case *mdns.A:
+		a, _ := netip.AddrFromSlice(v.A.To4())
+		return a
+	case *mdns.AAAA:
+		a, _ := netip.AddrFromSlice(v.AAAA)
+		return a
+	}
+	return netip.Addr{}
+}
+
+// up reports whether a record may be answered: records without a check
+// always, checked ones while their check passes.
+func (rt *snapshot) up(h *health.Checker) func(mdns.RR) bool {
+	if len(rt.checked) == 0 {
+		return nil
+	}
+	return func(rr mdns.RR) bool {
+		key, ok := rt.checked[rr]
+		return !ok || h.Up(key)
+	}
 }

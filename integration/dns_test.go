@@ -343,7 +343,9 @@ func TestDNSKnotSecondary(t *testing.T) {
 		}
 		return f[2]
 	}
-	waitFor("the first AXFR", func() bool { return serial(lab.ServicesAddr4) != "" && serial(lab.ServicesAddr4) == serial(lab.RouterWANAddr4) })
+	waitFor("the first AXFR", func() bool {
+		return serial(lab.ServicesAddr4) != "" && serial(lab.ServicesAddr4) == serial(lab.RouterWANAddr4)
+	})
 	for _, q := range [][2]string{{"mail.example.net", "A"}, {"example.net", "MX"}, {"www.example.net", "AAAA"}, {"example.net", "NS"}} {
 		if a, b := ask(lab.RouterWANAddr4, q[0], q[1]), ask(lab.ServicesAddr4, q[0], q[1]); a != b || a == "" {
 			t.Errorf("%s %s: edge-dns %q, knot %q", q[0], q[1], a, b)

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/lb/health"
 )
 
 // SupportedTypes are the record types a config may declare.
@@ -67,6 +68,11 @@ type RecordConfig struct {
 	// Geo are answers for clients matched by location or network, tried
 	// in order; the first that matches wins, else Value/Values answer.
 	Geo []GeoConfig `yaml:"geo"`
+	// Health checks every address of an A or AAAA record (geo answers
+	// included); an address whose check fails leaves the answers until
+	// it passes again. When every address is down, all are answered:
+	// a possibly wrong answer is better than none.
+	Health *health.Check `yaml:"health"`
 }
 
 // GeoConfig is one location-chosen answer. It matches a client whose
@@ -210,6 +216,13 @@ func (r *RecordConfig) validate(c *config.Checker, origin string, absolute bool)
 			if _, err := ParseRR(origin, name, typ, 300, v); err != nil {
 				gc.Key("values").Index(j).Errorf("%v", err)
 			}
+		}
+	}
+	if r.Health != nil {
+		if typ != "A" && typ != "AAAA" {
+			c.Key("health").Errorf("health checks are for A and AAAA records")
+		} else {
+			r.Health.Validate(c.Key("health"))
 		}
 	}
 	if r.TTL != 0 && (r.TTL.D() < time.Second || r.TTL.D() > 7*24*time.Hour) {

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/lb/health"
 )
 
 // Set is an immutable snapshot of everything edge-dns answers
@@ -63,6 +64,8 @@ type RRSet struct {
 	// Source is where the records came from: "config", "file" or
 	// "dynamic".
 	Source string
+	// Health, when set, checks every address of the set.
+	Health *health.Check
 }
 
 // GeoChoice is one location-chosen answer.
@@ -415,7 +418,7 @@ func compileRecord(rc *RecordConfig, origin string, zoneTTL uint32, absolute boo
 		}
 		return dedupe(rrs), nil
 	}
-	set := &RRSet{Type: dns.StringToType[typ], Source: "config"}
+	set := &RRSet{Type: dns.StringToType[typ], Source: "config", Health: rc.Health}
 	if set.RRs, err = parse(rc.values()); err != nil {
 		return nil, err
 	}
@@ -655,4 +658,42 @@ func mailboxName(s string) string {
 		return Fqdn(strings.ReplaceAll(local, ".", "\\.") + "." + domain)
 	}
 	return Fqdn(s)
+}
+
+// Checked is an address record under a health check.
+type Checked struct {
+	RR    dns.RR
+	Check *health.Check
+}
+
+// Checked returns every address record of the set that carries a health
+// check, in a stable order (zones, then views).
+func (s *Set) Checked() []Checked {
+	var out []Checked
+	add := func(nodes map[string]*node) {
+		for _, name := range sortedNodeNames(nodes) {
+			n := nodes[name]
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				set := n.sets[t]
+				if set == nil || set.Health == nil {
+					continue
+				}
+				for _, rr := range set.RRs {
+					out = append(out, Checked{rr, set.Health})
+				}
+				for _, g := range set.Geo {
+					for _, rr := range g.RRs {
+						out = append(out, Checked{rr, set.Health})
+					}
+				}
+			}
+		}
+	}
+	for _, z := range s.zones {
+		add(z.nodes)
+	}
+	for _, v := range s.views {
+		add(v.nodes)
+	}
+	return out
 }
