@@ -21,6 +21,8 @@ type metrics struct {
 	transfers   *prometheus.CounterVec
 	notifies    *prometheus.CounterVec
 	records     *prometheus.CounterVec
+	cacheHits   prometheus.Counter
+	dropped     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -71,14 +73,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Run-time record changes through the admin API, by action.",
 		}, []string{"action"}),
 	}
+	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edge_dns_answer_cache_hits_total",
+		Help: "UDP queries answered from the cache of packed authoritative answers (also counted in edge_dns_queries_total).",
+	})
+	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edge_dns_dropped_total",
+		Help: "UDP queries dropped because too many were being handled at once.",
+	})
+	reg.MustRegister(m.cacheHits, m.dropped)
 	reg.MustRegister(m.queries, m.duration, m.malformed, m.truncated, m.writeErrors, m.zones, m.serial, m.updates, m.transfers, m.notifies, m.records)
 	return m
 }
 
-// count records one answered query.
-func (m *metrics) count(view string, qtype uint16, rcode int, proto string, start time.Time) {
-	m.queries.WithLabelValues(view, qtypeLabel(qtype), rcodeLabel(rcode), proto).Inc()
+// count records one answered query and returns its counter, which the
+// answer cache keeps to count the hits of the same answer.
+func (m *metrics) count(view string, qtype uint16, rcode int, proto string, start time.Time) prometheus.Counter {
+	c := m.queries.WithLabelValues(view, qtypeLabel(qtype), rcodeLabel(rcode), proto)
+	c.Inc()
 	m.duration.Observe(time.Since(start).Seconds())
+	return c
 }
 
 // qtypeLabel keeps the label's values bounded: known types by name, the

@@ -43,7 +43,11 @@ type Server struct {
 	health *health.Checker
 
 	servers []*mdns.Server
-	ready   chan struct{}
+	loops   []*udpLoop
+	// cache holds packed answers to repeated UDP questions; it is replaced
+	// whole when the data or the health of a record changes.
+	cache atomic.Pointer[answerCache]
+	ready chan struct{}
 	// listen is the configured listen list; it changes only on restart.
 	listen []string
 	xfr    *transfers
@@ -83,6 +87,8 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 		health:  health.New(health.Options{Log: env.Log.With("component", "health"), Metrics: env.Metrics, Namespace: "edge_dns"}),
 	}
 	s.xfr = newTransfers(s)
+	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
+	s.health.Subscribe(func(health.Change) { s.cache.Store(newAnswerCache(s.metrics.cacheHits)) })
 	if err := s.rebuild(cfg, "start"); err != nil {
 		s.health.Close()
 		st.Close()
@@ -111,6 +117,10 @@ func (s *Server) bind(cfg Config) error {
 	sockets := runtime.GOMAXPROCS(0)
 	var started sync.WaitGroup
 	fail := func(err error) error {
+		for _, l := range s.loops {
+			l.pc.Close()
+		}
+		s.loops = nil
 		for _, srv := range s.servers {
 			if srv.PacketConn != nil {
 				srv.PacketConn.Close()
@@ -132,9 +142,12 @@ func (s *Server) bind(cfg Config) error {
 			if err != nil {
 				return fail(fmt.Errorf("listen udp %s: %w", addr, err))
 			}
-			started.Add(1)
-			s.servers = append(s.servers, &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 65535, NotifyStartedFunc: started.Done,
-				TsigProvider: keyring{s}, MsgInvalidFunc: s.invalid, MsgAcceptFunc: s.accept})
+			loop, err := newUDPLoop(s, pc, network == "udp6")
+			if err != nil {
+				pc.Close()
+				return fail(fmt.Errorf("listen udp %s: %w", addr, err))
+			}
+			s.loops = append(s.loops, loop)
 		}
 		ln, err := lc.Listen(context.Background(), "tcp"+network[3:], addr)
 		if err != nil {
@@ -168,9 +181,16 @@ func (s *Server) invalid([]byte, error) { s.metrics.malformed.Inc() }
 
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, len(s.servers))
+	errc := make(chan error, len(s.servers)+len(s.loops))
 	for _, srv := range s.servers {
 		go func() { errc <- srv.ActivateAndServe() }()
+	}
+	for _, l := range s.loops {
+		go func() {
+			if err := l.run(); err != nil {
+				errc <- err
+			}
+		}()
 	}
 	go s.xfr.run(ctx)
 	var err error
@@ -181,6 +201,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	for _, l := range s.loops {
+		l.pc.Close()
+	}
 	for _, srv := range s.servers {
 		srv.ShutdownContext(shut)
 	}
@@ -289,6 +312,7 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 	// snapshot answers, so a first answer is never judged on nothing.
 	s.health.Set(targets)
 	old := s.rt.Swap(rt)
+	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
 	s.metrics.zones.Set(float64(len(set.Zones())))
 	for origin, serial := range changed {
 		s.metrics.serial.WithLabelValues(origin).Set(float64(serial))
@@ -362,4 +386,14 @@ func (rt *snapshot) up(h *health.Checker) func(mdns.RR) bool {
 		key, ok := rt.checked[rr]
 		return !ok || h.Up(key)
 	}
+}
+
+// viewIndex is v's position in the snapshot's views.
+func (rt *snapshot) viewIndex(v *zone.View) int {
+	for i, x := range rt.set.Views() {
+		if x == v {
+			return i
+		}
+	}
+	return -1
 }
