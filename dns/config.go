@@ -15,6 +15,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/homeedge/edge/dns/rrl"
 	"github.com/homeedge/edge/dns/zone"
 	"github.com/homeedge/edge/internal/config"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	Transfers TransfersConfig `yaml:"transfers"`
 	// Limits bound what one client or connection may use.
 	Limits LimitsConfig `yaml:"limits"`
+	// RRL limits answers to outside clients over UDP (response rate
+	// limiting) and their queries per second.
+	RRL rrl.Config `yaml:"rrl"`
 }
 
 // UpdatesConfig lists the TSIG keys that may change records and where.
@@ -86,11 +90,13 @@ type LimitsConfig struct {
 
 // DefaultConfig is the dns section's defaults.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		Common: config.Common{Metrics: config.Metrics{Listen: "127.0.0.1:9710"}},
 		Listen: []string{"0.0.0.0:53", "[::]:53"},
 		Limits: LimitsConfig{TCPConnections: 256, TCPIdle: config.Duration(10 * time.Second)},
 	}
+	c.RRL.SetDefaults()
+	return c
 }
 
 // Validate implements config.Validator.
@@ -129,6 +135,7 @@ func (c *Config) Validate(v *config.Checker) {
 		}
 		c.checkZoneNames(sc.Key("zones"), s.Zones)
 	}
+	c.RRL.Validate(v.Key("rrl"))
 	if c.Limits.TCPConnections < 1 {
 		v.Key("limits").Key("tcp_connections").Errorf("must be at least 1")
 	}

@@ -57,7 +57,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if q.Qclass != mdns.ClassINET {
 		resp.Rcode = mdns.RcodeRefused
 		s.reply(w, resp, proto, opt)
-		markCacheable(w, s.metrics.count("none", q.Qtype, resp.Rcode, proto, start), -1)
+		markCacheable(w, s.metrics.count("none", q.Qtype, resp.Rcode, proto, start), -1, "")
 		return
 	}
 	inside := containsAddr(rt.inside, src)
@@ -81,7 +81,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		resp.Rcode = mdns.RcodeRefused
 		resp.RecursionAvailable = inside
 		s.reply(w, resp, proto, opt)
-		markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), -1)
+		markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), -1, "")
 		return
 	}
 	resp.Authoritative = !res.Referral
@@ -100,7 +100,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		options = append(options, ecs)
 	}
 	s.reply(w, resp, proto, opt, options...)
-	markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), res.GeoScope)
+	markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), res.GeoScope, res.Zone.Origin)
 }
 
 // reply adds the OPT record when the query had one (RFC 6891: exactly

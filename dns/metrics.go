@@ -23,6 +23,7 @@ type metrics struct {
 	records     *prometheus.CounterVec
 	cacheHits   prometheus.Counter
 	dropped     prometheus.Counter
+	limited     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -81,7 +82,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "edge_dns_dropped_total",
 		Help: "UDP queries dropped because too many were being handled at once.",
 	})
-	reg.MustRegister(m.cacheHits, m.dropped)
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edge_dns_rate_limited_total",
+		Help: "UDP answers to outside clients limited: by response rate limiting (slip: sent truncated, drop) or the per-client query limit (query).",
+	}, []string{"action"})
+	reg.MustRegister(m.cacheHits, m.dropped, m.limited)
 	reg.MustRegister(m.queries, m.duration, m.malformed, m.truncated, m.writeErrors, m.zones, m.serial, m.updates, m.transfers, m.notifies, m.records)
 	return m
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/sys/unix"
 
+	"github.com/homeedge/edge/dns/rrl"
 	"github.com/homeedge/edge/dns/zone"
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/daemon"
@@ -61,6 +62,7 @@ type snapshot struct {
 	keys   map[string]*tsigKey
 	// checked maps each health-checked address record to its check key.
 	checked map[mdns.RR]string
+	limiter *rrl.Limiter
 }
 
 type tsigKey struct {
@@ -301,6 +303,12 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 		keys[mdns.Fqdn(k.Name)] = &tsigKey{name: mdns.Fqdn(k.Name), algorithm: tsigAlgorithms[k.Algorithm], secret: secret, zones: fqdns(k.Zones)}
 	}
 	rt := &snapshot{cfg: cfg, set: set, inside: cfg.Section.insidePrefixes(&cfg.Site), keys: keys, checked: map[mdns.RR]string{}}
+	// Unchanged limits keep their counts across a reload.
+	if prev := s.rt.Load(); prev != nil && prev.limiter.Config() == cfg.Section.RRL {
+		rt.limiter = prev.limiter
+	} else {
+		rt.limiter = rrl.New(cfg.Section.RRL)
+	}
 	var targets []health.Target
 	for _, c := range set.Checked() {
 		addr := addrOfRR(c.RR)

@@ -6,12 +6,18 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/homeedge/edge/dns/rrl"
+	"github.com/homeedge/edge/dns/zone"
 )
+
+func zoneLower(name string) string { return zone.Lower(mdns.Fqdn(name)) }
 
 // The UDP path. Each socket has a loop that reads packets in batches
 // (recvmmsg), answers questions it has answered before from a cache of
@@ -88,16 +94,28 @@ func (u *udpLoop) run() error {
 		out = out[:0]
 		cache := u.s.cache.Load()
 		rt := u.s.rt.Load()
+		now := time.Now()
 		for i := range n {
 			m := &in[i]
 			pkt := m.Buffers[0][:m.N]
 			src := addrOf(m.Addr)
 			dst := u.dst(m.OOB[:m.NN])
-			if reply := cache.answer(pkt, src, dst, rt, bufs[len(out)][:0]); reply != nil {
-				out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr, OOB: u.srcOOB(dst)})
+			outside := !containsAddr(rt.inside, src)
+			if outside && !rt.limiter.AllowQuery(src, now) {
+				u.s.metrics.limited.WithLabelValues("query").Inc()
 				continue
 			}
-			u.slowPath(append([]byte(nil), pkt...), m.Addr, src, dst)
+			reply, e := cache.answer(pkt, src, dst, rt, bufs[len(out)][:0])
+			if reply == nil {
+				u.slowPath(append([]byte(nil), pkt...), m.Addr, src, dst, outside)
+				continue
+			}
+			if outside {
+				if reply = u.limit(rt, reply, src, e.name, e.qtype, e.zone, now); reply == nil {
+					continue
+				}
+			}
+			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr, OOB: u.srcOOB(dst)})
 		}
 		for len(out) > 0 {
 			k, err := u.conn.WriteBatch(out, 0)
@@ -140,8 +158,55 @@ func (u *udpLoop) srcOOB(dst netip.Addr) []byte {
 	return (&ipv4.ControlMessage{Src: dst.AsSlice()}).Marshal()
 }
 
+// limit applies response rate limiting to a reply for an outside client:
+// the reply itself, its truncated slip, or nil to drop it.
+func (u *udpLoop) limit(rt *snapshot, reply []byte, src netip.Addr, name string, qtype uint16, zone string, now time.Time) []byte {
+	isError := reply[3]&0x0f != mdns.RcodeSuccess
+	switch rt.limiter.Check(src, name, qtype, zone, isError, now) {
+	case rrl.Slip:
+		u.s.metrics.limited.WithLabelValues("slip").Inc()
+		return slip(reply)
+	case rrl.Drop:
+		u.s.metrics.limited.WithLabelValues("drop").Inc()
+		return nil
+	}
+	return reply
+}
+
+// slip turns a reply into an empty one with TC set: header and question.
+func slip(reply []byte) []byte {
+	end := questionEnd(reply)
+	if end < 0 {
+		return nil
+	}
+	out := append([]byte(nil), reply[:end]...)
+	out[2] |= 0x02 // TC
+	clear(out[6:12])
+	return out
+}
+
+// questionEnd is the offset after the first question, or -1.
+func questionEnd(b []byte) int {
+	off := 12
+	for off < len(b) {
+		l := int(b[off])
+		if l == 0 {
+			off++
+			if off+4 > len(b) {
+				return -1
+			}
+			return off + 4
+		}
+		if l&0xc0 != 0 {
+			return -1
+		}
+		off += 1 + l
+	}
+	return -1
+}
+
 // slowPath hands a packet to the full handler in its own goroutine.
-func (u *udpLoop) slowPath(pkt []byte, addr net.Addr, src, dst netip.Addr) {
+func (u *udpLoop) slowPath(pkt []byte, addr net.Addr, src, dst netip.Addr, outside bool) {
 	select {
 	case u.slow <- struct{}{}:
 	default:
@@ -179,14 +244,28 @@ func (u *udpLoop) slowPath(pkt []byte, addr net.Addr, src, dst netip.Addr) {
 			return
 		}
 		w := &udpWriter{u: u, addr: addr, src: src, dst: dst}
+		if len(req.Question) == 1 {
+			w.qname, w.qtype = zoneLower(req.Question[0].Name), req.Question[0].Qtype
+		}
 		if t := req.IsTsig(); t != nil {
 			w.tsigStatus = mdns.TsigVerifyWithProvider(pkt, keyring{u.s}, "", false)
 			w.requestMAC = t.MAC
 		}
 		u.s.ServeDNS(w, req)
-		if w.cacheable && w.packed != nil {
-			u.s.cache.Load().store(pkt, req, w, u.s.rt.Load())
+		if w.packed == nil {
+			return
 		}
+		rt := u.s.rt.Load()
+		if w.cacheable {
+			u.s.cache.Load().store(pkt, w, rt)
+		}
+		reply := w.packed
+		if outside && w.qname != "" {
+			if reply = u.limit(rt, reply, src, w.qname, w.qtype, w.zone, time.Now()); reply == nil {
+				return
+			}
+		}
+		u.write(reply, addr, dst)
 	}()
 }
 
@@ -222,8 +301,14 @@ type udpWriter struct {
 	// Set by the handler for answers that depend only on the cache key.
 	cacheable bool
 	geoScope  int
-	counter   prometheus.Counter
-	packed    []byte
+	zone      string
+	// qname (lower-cased) and qtype are the question's, for limiting.
+	qname   string
+	qtype   uint16
+	counter prometheus.Counter
+	// packed is the reply, sent once the handler returns (after rate
+	// limiting).
+	packed []byte
 }
 
 func (w *udpWriter) LocalAddr() net.Addr {
@@ -255,15 +340,15 @@ func (w *udpWriter) Write(b []byte) (int, error) {
 
 func (w *udpWriter) send(b []byte) error {
 	w.packed = b
-	w.u.write(b, w.addr, w.dst)
 	return nil
 }
 
 // markCacheable tells the UDP path that the answer just written depends
-// only on the cache key (and, for geo answers, the client's prefix).
-func markCacheable(w mdns.ResponseWriter, counter prometheus.Counter, geoScope int) {
+// only on the cache key (and, for geo answers, the client's prefix), and
+// which zone gave it (rate limiting groups errors by zone).
+func markCacheable(w mdns.ResponseWriter, counter prometheus.Counter, geoScope int, zone string) {
 	if uw, ok := w.(*udpWriter); ok {
-		uw.cacheable, uw.counter, uw.geoScope = true, counter, geoScope
+		uw.cacheable, uw.counter, uw.geoScope, uw.zone = true, counter, geoScope, zone
 	}
 }
 
@@ -300,8 +385,12 @@ type cacheKey struct {
 type cacheEntry struct {
 	// reply is the packed answer with ID 0; for geo answers nil, and
 	// byPrefix holds one per client prefix.
-	reply    []byte
-	counter  prometheus.Counter
+	reply   []byte
+	counter prometheus.Counter
+	// name, qtype and zone are what rate limiting needs.
+	name     string
+	qtype    uint16
+	zone     string
 	geo      bool
 	lens     []int
 	byPrefix map[netip.Prefix][]byte
@@ -325,17 +414,17 @@ func (c *answerCache) shard(k *cacheKey) *cacheShard {
 }
 
 // answer returns the cached reply to pkt in buf, or nil.
-func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf []byte) []byte {
+func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf []byte) ([]byte, *cacheEntry) {
 	k, qend, ok := parseKey(pkt, src, dst, rt)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	sh := c.shard(&k)
 	sh.mu.RLock()
 	e := sh.m[k]
 	sh.mu.RUnlock()
 	if e == nil {
-		return nil
+		return nil, nil
 	}
 	reply := e.reply
 	if e.geo {
@@ -349,7 +438,7 @@ func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf 
 		}
 		sh.mu.RUnlock()
 		if reply == nil {
-			return nil
+			return nil, nil
 		}
 	}
 	buf = append(buf, reply...)
@@ -361,11 +450,11 @@ func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf 
 	copy(buf[12:qend], pkt[12:qend])
 	e.counter.Inc()
 	c.hits.Inc()
-	return buf
+	return buf, e
 }
 
-// store keeps the packed reply to req.
-func (c *answerCache) store(pkt []byte, req *mdns.Msg, w *udpWriter, rt *snapshot) {
+// store keeps the packed reply to a query.
+func (c *answerCache) store(pkt []byte, w *udpWriter, rt *snapshot) {
 	k, _, ok := parseKey(pkt, w.src, w.dst, rt)
 	if !ok || len(w.packed) < 12 || w.counter == nil {
 		return
@@ -380,11 +469,11 @@ func (c *answerCache) store(pkt []byte, req *mdns.Msg, w *udpWriter, rt *snapsho
 	}
 	e := sh.m[k]
 	if w.geoScope < 0 || k.ecs != "" {
-		sh.m[k] = &cacheEntry{reply: reply, counter: w.counter}
+		sh.m[k] = &cacheEntry{reply: reply, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone}
 		return
 	}
 	if e == nil || !e.geo {
-		e = &cacheEntry{geo: true, counter: w.counter, byPrefix: map[netip.Prefix][]byte{}}
+		e = &cacheEntry{geo: true, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, byPrefix: map[netip.Prefix][]byte{}}
 		sh.m[k] = e
 	}
 	p, err := w.src.Prefix(w.geoScope)
