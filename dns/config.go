@@ -15,6 +15,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/homeedge/edge/dns/geoip"
 	"github.com/homeedge/edge/dns/rrl"
 	"github.com/homeedge/edge/dns/zone"
 	"github.com/homeedge/edge/internal/config"
@@ -32,6 +33,8 @@ type Config struct {
 	Zones []zone.ZoneConfig `yaml:"zones"`
 	// Views override names for the clients they match, in order.
 	Views []zone.ViewConfig `yaml:"views"`
+	// GeoIP names the MMDB files that geo answers consult.
+	GeoIP *geoip.Config `yaml:"geoip"`
 	// Updates configures RFC 2136 dynamic updates.
 	Updates UpdatesConfig `yaml:"updates"`
 	// Transfers configures zone transfers to secondaries.
@@ -136,6 +139,9 @@ func (c *Config) Validate(v *config.Checker) {
 		c.checkZoneNames(sc.Key("zones"), s.Zones)
 	}
 	c.RRL.Validate(v.Key("rrl"))
+	if c.GeoIP != nil {
+		c.GeoIP.Validate(v.Key("geoip"))
+	}
 	if c.Limits.TCPConnections < 1 {
 		v.Key("limits").Key("tcp_connections").Errorf("must be at least 1")
 	}

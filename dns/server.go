@@ -15,9 +15,11 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 	"golang.org/x/sys/unix"
 
+	"github.com/homeedge/edge/dns/geoip"
 	"github.com/homeedge/edge/dns/rrl"
 	"github.com/homeedge/edge/dns/zone"
 	"github.com/homeedge/edge/internal/config"
@@ -42,6 +44,11 @@ type Server struct {
 	buildMu sync.Mutex
 
 	health *health.Checker
+	// geo is the open GeoIP databases, or nil; geoCfg is their config,
+	// guarded by buildMu.
+	geo      atomic.Pointer[geoip.DB]
+	geoCfg   *geoip.Config
+	registry prometheus.Registerer
 
 	servers []*mdns.Server
 	loops   []*udpLoop
@@ -79,19 +86,23 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 		return nil, err
 	}
 	s := &Server{
-		log:     env.Log,
-		metrics: newMetrics(env.Metrics),
-		store:   st,
-		records: store.NewCollection[storedRecord](st, "records/"),
-		serials: store.NewCollection[storedSerial](st, "serials/"),
-		ready:   make(chan struct{}),
-		listen:  slices.Clone(cfg.Section.Listen),
-		health:  health.New(health.Options{Log: env.Log.With("component", "health"), Metrics: env.Metrics, Namespace: "edge_dns"}),
+		log:      env.Log,
+		metrics:  newMetrics(env.Metrics),
+		store:    st,
+		records:  store.NewCollection[storedRecord](st, "records/"),
+		serials:  store.NewCollection[storedSerial](st, "serials/"),
+		ready:    make(chan struct{}),
+		listen:   slices.Clone(cfg.Section.Listen),
+		health:   health.New(health.Options{Log: env.Log.With("component", "health"), Metrics: env.Metrics, Namespace: "edge_dns"}),
+		registry: env.Metrics,
 	}
 	s.xfr = newTransfers(s)
 	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
 	s.health.Subscribe(func(health.Change) { s.cache.Store(newAnswerCache(s.metrics.cacheHits)) })
 	if err := s.rebuild(cfg, "start"); err != nil {
+		if db := s.geo.Load(); db != nil {
+			db.Close()
+		}
 		s.health.Close()
 		st.Close()
 		return nil, err
@@ -210,6 +221,9 @@ func (s *Server) Run(ctx context.Context) error {
 		srv.ShutdownContext(shut)
 	}
 	s.health.Close()
+	if db := s.geo.Load(); db != nil {
+		db.Close()
+	}
 	return errors.Join(err, s.store.Close())
 }
 
@@ -242,7 +256,11 @@ func (s *Server) Status() any {
 	for _, v := range rt.set.Views() {
 		views = append(views, v.Name)
 	}
-	return map[string]any{"zones": zones, "views": views, "health": s.health.Status()}
+	st := map[string]any{"zones": zones, "views": views, "health": s.health.Status()}
+	if db := s.geo.Load(); db != nil {
+		st["geoip"] = db.Status()
+	}
+	return st
 }
 
 func compareStrings(a, b string) int {
@@ -274,6 +292,16 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 		}
 		dynamic = append(dynamic, rr)
 	}
+	commitGeo, abortGeo, err := s.prepareGeoIP(cfg.Section.GeoIP)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			abortGeo()
+		}
+	}()
 	in := cfg.Section.buildInput(&cfg.Site, dynamic)
 	var serialErr error
 	changed := map[string]uint32{}
@@ -319,6 +347,8 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 	// Checks start (or carry on, for unchanged targets) before the new
 	// snapshot answers, so a first answer is never judged on nothing.
 	s.health.Set(targets)
+	ok = true
+	commitGeo()
 	old := s.rt.Swap(rt)
 	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
 	s.metrics.zones.Set(float64(len(set.Zones())))
