@@ -15,6 +15,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/homeedge/edge/dns/forward"
 	"github.com/homeedge/edge/dns/geoip"
 	"github.com/homeedge/edge/dns/rrl"
 	"github.com/homeedge/edge/dns/zone"
@@ -35,6 +36,11 @@ type Config struct {
 	Views []zone.ViewConfig `yaml:"views"`
 	// GeoIP names the MMDB files that geo answers consult.
 	GeoIP *geoip.Config `yaml:"geoip"`
+	// Upstreams are the resolvers inside clients' other questions go to;
+	// without servers, edge-dns answers only its own zones.
+	Upstreams forward.Config `yaml:"upstreams"`
+	// Cache is the resolver's cache, shared across reloads.
+	Cache forward.CacheConfig `yaml:"cache"`
 	// Updates configures RFC 2136 dynamic updates.
 	Updates UpdatesConfig `yaml:"updates"`
 	// Transfers configures zone transfers to secondaries.
@@ -99,6 +105,8 @@ func DefaultConfig() Config {
 		Limits: LimitsConfig{TCPConnections: 256, TCPIdle: config.Duration(10 * time.Second)},
 	}
 	c.RRL.SetDefaults()
+	c.Upstreams = forward.DefaultConfig()
+	c.Cache = forward.DefaultCacheConfig()
 	return c
 }
 
@@ -139,6 +147,8 @@ func (c *Config) Validate(v *config.Checker) {
 		c.checkZoneNames(sc.Key("zones"), s.Zones)
 	}
 	c.RRL.Validate(v.Key("rrl"))
+	c.Upstreams.Validate(v.Key("upstreams"))
+	c.Cache.Validate(v.Key("cache"))
 	if c.GeoIP != nil {
 		c.GeoIP.Validate(v.Key("geoip"))
 	}

@@ -1,12 +1,14 @@
 package dns
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"time"
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/homeedge/edge/dns/forward"
 	"github.com/homeedge/edge/dns/zone"
 )
 
@@ -75,19 +77,31 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if view != nil {
 		viewName = view.Name
 	}
+	fwd := s.fwd.Load()
 	if res.Zone == nil {
 		// Not ours. Inside clients asked for recursion get the resolver;
 		// everyone else is refused: never an open resolver.
+		if inside && req.RecursionDesired && fwd != nil {
+			s.resolve(w, req, fwd, proto, opt, viewName, start)
+			return
+		}
 		resp.Rcode = mdns.RcodeRefused
-		resp.RecursionAvailable = inside
+		resp.RecursionAvailable = inside && fwd != nil
 		s.reply(w, resp, proto, opt)
 		markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), -1, "")
 		return
 	}
 	resp.Authoritative = !res.Referral
-	resp.RecursionAvailable = inside
+	resp.RecursionAvailable = inside && fwd != nil
 	resp.Rcode = res.Rcode
 	resp.Answer, resp.Ns, resp.Extra = res.Answer, res.Ns, res.Extra
+	cacheable := true
+	if res.Dangling != "" && inside && req.RecursionDesired && fwd != nil {
+		// A CNAME chain left our zones: finish it for the inside client,
+		// as a resolver in front of us would.
+		s.continueChain(req, resp, res.Dangling, fwd)
+		cacheable = false
+	}
 	var options []mdns.EDNS0
 	if ecs != nil {
 		// RFC 7871 §7.2.1: the scope says how much of the address the
@@ -100,7 +114,52 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		options = append(options, ecs)
 	}
 	s.reply(w, resp, proto, opt, options...)
-	markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), res.GeoScope, res.Zone.Origin)
+	counter := s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start)
+	if cacheable {
+		markCacheable(w, counter, res.GeoScope, res.Zone.Origin)
+	}
+}
+
+// resolveTimeout bounds one recursive answer; the resolver answers stale
+// data or SERVFAIL well before it.
+const resolveTimeout = 5 * time.Second
+
+// resolve answers an inside client's question through the resolver.
+func (s *Server) resolve(w mdns.ResponseWriter, req *mdns.Msg, fwd *forward.Forwarder, proto string, opt *mdns.OPT, view string, start time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	resp, _ := fwd.Resolve(ctx, req)
+	resp.RecursionAvailable = true
+	size := mdns.MaxMsgSize
+	if proto == "udp" {
+		size = mdns.MinMsgSize
+		if opt != nil {
+			size = int(min(max(opt.UDPSize(), mdns.MinMsgSize), ednsSize))
+		}
+	}
+	resp.Truncate(size)
+	if err := w.WriteMsg(resp); err != nil {
+		s.metrics.writeErrors.Inc()
+	}
+	s.metrics.count(view, req.Question[0].Qtype, resp.Rcode, proto, start)
+}
+
+// continueChain appends the resolver's answer for target to resp.
+func (s *Server) continueChain(req, resp *mdns.Msg, target string, fwd *forward.Forwarder) {
+	sub := new(mdns.Msg)
+	sub.SetQuestion(target, req.Question[0].Qtype)
+	sub.RecursionDesired = true
+	if o := req.IsEdns0(); o != nil {
+		sub.SetEdns0(ednsSize, o.Do())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	r, _ := fwd.Resolve(ctx, sub)
+	resp.Answer = append(resp.Answer, r.Answer...)
+	resp.Authoritative = false
+	if r.Rcode != mdns.RcodeSuccess {
+		resp.Rcode = r.Rcode
+	}
 }
 
 // reply adds the OPT record when the query had one (RFC 6891: exactly

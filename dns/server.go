@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/sys/unix"
 
+	"github.com/homeedge/edge/dns/forward"
 	"github.com/homeedge/edge/dns/geoip"
 	"github.com/homeedge/edge/dns/rrl"
 	"github.com/homeedge/edge/dns/zone"
@@ -46,7 +47,13 @@ type Server struct {
 	health *health.Checker
 	// geo is the open GeoIP databases, or nil; geoCfg is their config,
 	// guarded by buildMu.
-	geo      atomic.Pointer[geoip.DB]
+	geo atomic.Pointer[geoip.DB]
+	// fcache is the resolver's cache, kept across reloads; fwd is the
+	// resolver, nil without upstreams. fwdCfg is fwd's config, guarded by
+	// buildMu.
+	fcache   *forward.Cache
+	fwd      atomic.Pointer[forward.Forwarder]
+	fwdCfg   *forward.Config
 	geoCfg   *geoip.Config
 	registry prometheus.Registerer
 
@@ -96,6 +103,7 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 		health:   health.New(health.Options{Log: env.Log.With("component", "health"), Metrics: env.Metrics, Namespace: "edge_dns"}),
 		registry: env.Metrics,
 	}
+	s.fcache = forward.NewCache(cfg.Section.Cache, forward.CacheOptions{Metrics: env.Metrics, Namespace: "edge_dns"})
 	s.xfr = newTransfers(s)
 	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
 	s.health.Subscribe(func(health.Change) { s.cache.Store(newAnswerCache(s.metrics.cacheHits)) })
@@ -224,6 +232,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if db := s.geo.Load(); db != nil {
 		db.Close()
 	}
+	if f := s.fwd.Load(); f != nil {
+		f.Close()
+	}
 	return errors.Join(err, s.store.Close())
 }
 
@@ -259,6 +270,9 @@ func (s *Server) Status() any {
 	st := map[string]any{"zones": zones, "views": views, "health": s.health.Status()}
 	if db := s.geo.Load(); db != nil {
 		st["geoip"] = db.Status()
+	}
+	if f := s.fwd.Load(); f != nil {
+		st["resolver"] = f.Status()
 	}
 	return st
 }
@@ -296,10 +310,16 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 	if err != nil {
 		return err
 	}
+	commitFwd, abortFwd, err := s.prepareForwarder(cfg.Section.Upstreams)
+	if err != nil {
+		abortGeo()
+		return err
+	}
 	ok := false
 	defer func() {
 		if !ok {
 			abortGeo()
+			abortFwd()
 		}
 	}()
 	in := cfg.Section.buildInput(&cfg.Site, dynamic)
@@ -349,6 +369,8 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 	s.health.Set(targets)
 	ok = true
 	commitGeo()
+	commitFwd()
+	s.fcache.SetConfig(cfg.Section.Cache)
 	old := s.rt.Swap(rt)
 	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
 	s.metrics.zones.Set(float64(len(set.Zones())))
