@@ -52,7 +52,7 @@ func (s *Server) prepareGeoIP(cfg *geoip.Config) (commit, abort func(), err erro
 		}
 		return noop, noop, nil
 	}
-	db, err := geoip.Open(*cfg, geoip.Options{Log: s.log.With("component", "geoip"), Metrics: s.registry, Namespace: "edge_dns"})
+	db, err := geoip.Open(*cfg, geoip.Options{Log: s.log, Metrics: s.registry, Namespace: "edge_dns"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns.geoip: %w", err)
 	}

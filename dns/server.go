@@ -100,7 +100,7 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 		serials:  store.NewCollection[storedSerial](st, "serials/"),
 		ready:    make(chan struct{}),
 		listen:   slices.Clone(cfg.Section.Listen),
-		health:   health.New(health.Options{Log: env.Log.With("component", "health"), Metrics: env.Metrics, Namespace: "edge_dns"}),
+		health:   health.New(health.Options{Log: env.Log, Metrics: env.Metrics, Namespace: "edge_dns"}),
 		registry: env.Metrics,
 	}
 	s.fcache = forward.NewCache(cfg.Section.Cache, forward.CacheOptions{Metrics: env.Metrics, Namespace: "edge_dns"})
