@@ -106,6 +106,9 @@ type ViewMatch struct {
 	Networks []config.NetRef `yaml:"networks"`
 	// Destinations are the router addresses the query was sent to.
 	Destinations []config.NetRef `yaml:"destinations"`
+	// Interfaces match queries sent to an address of these interfaces
+	// (br-lan, wg0); the addresses are read at start and on every reload.
+	Interfaces []string `yaml:"interfaces"`
 }
 
 // SetDefaults implements config.Defaulter.
@@ -147,8 +150,13 @@ func (v *ViewConfig) Validate(c *config.Checker) {
 	if !validViewName(v.Name) {
 		c.Key("name").Errorf("view names use lowercase letters, digits, - and _")
 	}
-	if len(v.Match.Networks) == 0 && len(v.Match.Destinations) == 0 {
-		c.Key("match").Errorf("a view needs networks or destinations to match clients")
+	if len(v.Match.Networks) == 0 && len(v.Match.Destinations) == 0 && len(v.Match.Interfaces) == 0 {
+		c.Key("match").Errorf("a view needs networks, destinations or interfaces to match clients")
+	}
+	for i, name := range v.Match.Interfaces {
+		if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ ") {
+			c.Key("match").Key("interfaces").Index(i).Errorf("invalid interface name %q", name)
+		}
 	}
 	for i, t := range v.Inherit {
 		if !slices.Contains(SupportedTypes, strings.ToUpper(t)) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -92,6 +93,9 @@ type Input struct {
 	Inside []netip.Prefix
 	// Serial returns the serial for a zone with content hash h.
 	Serial func(origin string, h uint64) uint32
+	// InterfaceAddrs returns the addresses of a network interface, for
+	// views that match interfaces; nil means the host's.
+	InterfaceAddrs func(name string) ([]netip.Addr, error)
 }
 
 // BuildError is a problem found while building, at a path relative to
@@ -113,8 +117,12 @@ func Build(in Input) (*Set, error) {
 	for _, rr := range in.Dynamic {
 		b.dynamic(rr)
 	}
+	ifAddrs := in.InterfaceAddrs
+	if ifAddrs == nil {
+		ifAddrs = hostInterfaceAddrs
+	}
 	for i := range in.Views {
-		b.view(fmt.Sprintf("views[%d]", i), &in.Views[i], in.Site)
+		b.view(fmt.Sprintf("views[%d]", i), &in.Views[i], in.Site, ifAddrs)
 	}
 	b.reverse(in.Inside)
 	sort.Slice(b.set.zones, func(i, j int) bool {
@@ -241,7 +249,7 @@ func (b *builder) dynamic(rr dns.RR) {
 	z.add(rr, "dynamic")
 }
 
-func (b *builder) view(path string, vc *ViewConfig, site *config.Site) {
+func (b *builder) view(path string, vc *ViewConfig, site *config.Site, ifAddrs func(string) ([]netip.Addr, error)) {
 	for _, v := range b.set.views {
 		if v.Name == vc.Name {
 			b.errorf(path+".name", "view %q is declared twice", vc.Name)
@@ -256,6 +264,16 @@ func (b *builder) view(path string, vc *ViewConfig, site *config.Site) {
 	for _, ref := range vc.Match.Destinations {
 		p, _ := ref.Prefixes(site)
 		v.Destinations = append(v.Destinations, p...)
+	}
+	for i, name := range vc.Match.Interfaces {
+		addrs, err := ifAddrs(name)
+		if err != nil {
+			b.errorf(fmt.Sprintf("%s.match.interfaces[%d]", path, i), "%v", err)
+			continue
+		}
+		for _, a := range addrs {
+			v.Destinations = append(v.Destinations, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
 	}
 	for _, t := range vc.Inherit {
 		v.inherit[dns.StringToType[strings.ToUpper(t)]] = true
@@ -696,4 +714,23 @@ func (s *Set) Checked() []Checked {
 		add(v.nodes)
 	}
 	return out
+}
+
+// hostInterfaceAddrs returns the addresses of one of the host's interfaces.
+func hostInterfaceAddrs(name string) ([]netip.Addr, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -398,5 +399,43 @@ func TestReverseZoneName(t *testing.T) {
 		if got := reverseZoneName(netip.MustParsePrefix(in)); got != want {
 			t.Errorf("reverseZoneName(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+func TestViewInterfaces(t *testing.T) {
+	f, err := config.Parse([]byte(`version: 1
+dns:
+  zones: [{name: example.net, records: [{name: www, type: A, value: 192.0.2.10}]}]
+  views:
+    - name: lan
+      match: {interfaces: [br-lan]}
+      records: [{name: www.example.net, type: A, value: 192.168.1.10}]
+`), "edge.yaml", "dns", func() section { return section{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifAddrs := func(name string) ([]netip.Addr, error) {
+		if name != "br-lan" {
+			return nil, fmt.Errorf("interface %s: no such network interface", name)
+		}
+		return []netip.Addr{netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("fd00:1::1")}, nil
+	}
+	s, err := Build(Input{Site: &f.Site, Zones: f.Section.Zones, Views: f.Section.Views, InterfaceAddrs: ifAddrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddr("192.168.1.100")
+	if v := s.MatchView(src, netip.MustParseAddr("192.168.1.1")); v == nil || v.Name != "lan" {
+		t.Errorf("query to br-lan's address matched %v, want lan", v)
+	}
+	if v := s.MatchView(src, netip.MustParseAddr("fd00:1::1")); v == nil {
+		t.Errorf("query to br-lan's IPv6 address matched no view")
+	}
+	if v := s.MatchView(src, netip.MustParseAddr("192.0.2.1")); v != nil {
+		t.Errorf("query to the wan address matched %s, want none", v.Name)
+	}
+	f.Section.Views[0].Match.Interfaces = []string{"wg9"}
+	if _, err := Build(Input{Site: &f.Site, Zones: f.Section.Zones, Views: f.Section.Views, InterfaceAddrs: ifAddrs}); err == nil || !strings.Contains(err.Error(), "views[0].match.interfaces[0]: interface wg9") {
+		t.Errorf("unknown interface error = %v", err)
 	}
 }
