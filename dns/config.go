@@ -50,6 +50,8 @@ type Config struct {
 	// RRL limits answers to outside clients over UDP (response rate
 	// limiting) and their queries per second.
 	RRL rrl.Config `yaml:"rrl"`
+	// QueryLog logs queries as JSON lines.
+	QueryLog QueryLogConfig `yaml:"query_log"`
 }
 
 // UpdatesConfig lists the TSIG keys that may change records and where.
@@ -147,6 +149,7 @@ func (c *Config) Validate(v *config.Checker) {
 		c.checkZoneNames(sc.Key("zones"), s.Zones)
 	}
 	c.RRL.Validate(v.Key("rrl"))
+	c.QueryLog.validate(v.Key("query_log"))
 	c.Upstreams.Validate(v.Key("upstreams"))
 	c.Cache.Validate(v.Key("cache"))
 	if c.GeoIP != nil {

@@ -59,7 +59,8 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if q.Qclass != mdns.ClassINET {
 		resp.Rcode = mdns.RcodeRefused
 		s.reply(w, resp, proto, opt)
-		markCacheable(w, s.metrics.count("none", q.Qtype, resp.Rcode, proto, start), -1, "")
+		s.logQuery(src, proto, q, resp.Rcode, "", "refused", start)
+		markCacheable(w, s.metrics.count("none", q.Qtype, resp.Rcode, proto, start), -1, "", "")
 		return
 	}
 	inside := containsAddr(rt.inside, src)
@@ -83,12 +84,14 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		// everyone else is refused: never an open resolver.
 		if inside && req.RecursionDesired && fwd != nil {
 			s.resolve(w, req, fwd, proto, opt, viewName, start)
+			s.logQuery(src, proto, q, s.lastRcode(w), viewName, "resolver", start)
 			return
 		}
 		resp.Rcode = mdns.RcodeRefused
 		resp.RecursionAvailable = inside && fwd != nil
 		s.reply(w, resp, proto, opt)
-		markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), -1, "")
+		s.logQuery(src, proto, q, resp.Rcode, viewName, "refused", start)
+		markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), -1, "", viewName)
 		return
 	}
 	resp.Authoritative = !res.Referral
@@ -115,8 +118,9 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	}
 	s.reply(w, resp, proto, opt, options...)
 	counter := s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start)
+	s.logQuery(src, proto, q, resp.Rcode, viewName, "authoritative", start)
 	if cacheable {
-		markCacheable(w, counter, res.GeoScope, res.Zone.Origin)
+		markCacheable(w, counter, res.GeoScope, res.Zone.Origin, viewName)
 	}
 }
 
@@ -297,4 +301,12 @@ func (s *Server) accept(dh mdns.Header) mdns.MsgAcceptAction {
 		s.metrics.malformed.Inc()
 	}
 	return action
+}
+
+// lastRcode is the rcode of what the handler wrote to w, where known.
+func (s *Server) lastRcode(w mdns.ResponseWriter) int {
+	if uw, ok := w.(*udpWriter); ok && len(uw.packed) >= 4 {
+		return int(uw.packed[3] & 0x0f)
+	}
+	return -1
 }

@@ -51,9 +51,11 @@ type Server struct {
 	// fcache is the resolver's cache, kept across reloads; fwd is the
 	// resolver, nil without upstreams. fwdCfg is fwd's config, guarded by
 	// buildMu.
-	fcache   *forward.Cache
-	fwd      atomic.Pointer[forward.Forwarder]
-	fwdCfg   *forward.Config
+	fcache *forward.Cache
+	fwd    atomic.Pointer[forward.Forwarder]
+	fwdCfg *forward.Config
+	// qlog is the query log, nil when off.
+	qlog     atomic.Pointer[queryLog]
 	geoCfg   *geoip.Config
 	registry prometheus.Registerer
 
@@ -235,6 +237,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if f := s.fwd.Load(); f != nil {
 		f.Close()
 	}
+	s.qlog.Swap(nil).close()
 	return errors.Join(err, s.store.Close())
 }
 
@@ -367,9 +370,15 @@ func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 	// Checks start (or carry on, for unchanged targets) before the new
 	// snapshot answers, so a first answer is never judged on nothing.
 	s.health.Set(targets)
+	qlog, err := openQueryLog(cfg.Section.QueryLog)
+	if err != nil {
+		return err
+	}
 	ok = true
 	commitGeo()
 	commitFwd()
+	// The log is reopened on every rebuild, so a rotated file is let go.
+	s.qlog.Swap(qlog).close()
 	s.fcache.SetConfig(cfg.Section.Cache)
 	old := s.rt.Swap(rt)
 	s.cache.Store(newAnswerCache(s.metrics.cacheHits))

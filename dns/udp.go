@@ -115,6 +115,10 @@ func (u *udpLoop) run() error {
 					continue
 				}
 			}
+			if ql := u.s.qlog.Load(); ql.sampled() {
+				ql.write(queryEntry{Time: now.UTC(), Client: src.String(), Proto: "udp", Name: e.name, Type: mdns.TypeToString[e.qtype],
+					Rcode: rcodeLabel(int(reply[3] & 0x0f)), View: e.view, Source: "cache"})
+			}
 			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr, OOB: u.srcOOB(dst)})
 		}
 		for len(out) > 0 {
@@ -302,6 +306,7 @@ type udpWriter struct {
 	cacheable bool
 	geoScope  int
 	zone      string
+	view      string
 	// qname (lower-cased) and qtype are the question's, for limiting.
 	qname   string
 	qtype   uint16
@@ -346,9 +351,9 @@ func (w *udpWriter) send(b []byte) error {
 // markCacheable tells the UDP path that the answer just written depends
 // only on the cache key (and, for geo answers, the client's prefix), and
 // which zone gave it (rate limiting groups errors by zone).
-func markCacheable(w mdns.ResponseWriter, counter prometheus.Counter, geoScope int, zone string) {
+func markCacheable(w mdns.ResponseWriter, counter prometheus.Counter, geoScope int, zone, view string) {
 	if uw, ok := w.(*udpWriter); ok {
-		uw.cacheable, uw.counter, uw.geoScope, uw.zone = true, counter, geoScope, zone
+		uw.cacheable, uw.counter, uw.geoScope, uw.zone, uw.view = true, counter, geoScope, zone, view
 	}
 }
 
@@ -387,10 +392,12 @@ type cacheEntry struct {
 	// byPrefix holds one per client prefix.
 	reply   []byte
 	counter prometheus.Counter
-	// name, qtype and zone are what rate limiting needs.
+	// name, qtype and zone are what rate limiting needs; view is for
+	// the query log.
 	name     string
 	qtype    uint16
 	zone     string
+	view     string
 	geo      bool
 	lens     []int
 	byPrefix map[netip.Prefix][]byte
@@ -469,11 +476,11 @@ func (c *answerCache) store(pkt []byte, w *udpWriter, rt *snapshot) {
 	}
 	e := sh.m[k]
 	if w.geoScope < 0 || k.ecs != "" {
-		sh.m[k] = &cacheEntry{reply: reply, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone}
+		sh.m[k] = &cacheEntry{reply: reply, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, view: w.view}
 		return
 	}
 	if e == nil || !e.geo {
-		e = &cacheEntry{geo: true, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, byPrefix: map[netip.Prefix][]byte{}}
+		e = &cacheEntry{geo: true, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, view: w.view, byPrefix: map[netip.Prefix][]byte{}}
 		sh.m[k] = e
 	}
 	p, err := w.src.Prefix(w.geoScope)
