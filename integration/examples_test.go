@@ -14,16 +14,18 @@ import (
 // as an operator would.
 func TestExamplesCheck(t *testing.T) {
 	tests := []struct {
+		daemon string
 		file   string
 		code   int
 		output string
 	}{
-		{"edge.yaml", 0, "greeting: hello from the router"},
-		{"broken/unknown-key.yaml", 78, `unknown-key.yaml:9:3: testd.greting: unknown key "greting" (did you mean "greeting"?)`},
+		{"edge-testd", "testd.yaml", 0, "greeting: hello from the router"},
+		{"edge-dns", "edge.yaml", 0, "name: home.arpa"},
+		{"edge-testd", "broken/unknown-key.yaml", 78, `unknown-key.yaml:9:3: testd.greting: unknown key "greting" (did you mean "greeting"?)`},
 	}
 	for _, tc := range tests {
-		t.Run(tc.file, func(t *testing.T) {
-			out, err := exec.Command(bin("edge-testd"), "-check", "-config", filepath.Join("..", "examples", tc.file)).CombinedOutput()
+		t.Run(tc.daemon+" "+tc.file, func(t *testing.T) {
+			out, err := exec.Command(bin(tc.daemon), "-check", "-config", filepath.Join("..", "examples", tc.file)).CombinedOutput()
 			code := 0
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
@@ -32,7 +34,7 @@ func TestExamplesCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 			if code != tc.code || !strings.Contains(string(out), tc.output) {
-				t.Errorf("edge-testd -check -config examples/%s = %d\n%s\nwant %d and %q", tc.file, code, out, tc.code, tc.output)
+				t.Errorf("%s -check -config examples/%s = %d\n%s\nwant %d and %q", tc.daemon, tc.file, code, out, tc.code, tc.output)
 			}
 		})
 	}

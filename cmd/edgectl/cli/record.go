@@ -40,7 +40,7 @@ func (e *env) recordList(args []string) int {
 	defer cancel()
 	var recs []ctlapi.DNSRecord
 	if _, err := e.client("dns").Do(ctx, http.MethodGet, path, nil, &recs); err != nil {
-		fmt.Fprintf(e.stderr, "dns: %s\n", errorText(err))
+		e.failure("dns", err)
 		return exitFor(err)
 	}
 	if e.opts.output == "json" {
@@ -88,7 +88,7 @@ func (e *env) recordChange(method string, req ctlapi.DNSRecordChange, verb strin
 	defer cancel()
 	var res ctlapi.DNSRecordResult
 	if _, err := e.client("dns").Do(ctx, method, ctlapi.PathDNSRecords, req, &res); err != nil {
-		fmt.Fprintf(e.stderr, "dns: %s\n", errorText(err))
+		e.failure("dns", err)
 		return exitFor(err)
 	}
 	if e.opts.output == "json" {

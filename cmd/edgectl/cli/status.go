@@ -101,13 +101,14 @@ func (e *env) reload(args []string) int {
 		Daemon     string `json:"daemon"`
 		Generation int64  `json:"generation,omitempty"`
 		Error      string `json:"error,omitempty"`
+		err        error
 	}
 	var results []result
 	code := ExitOK
 	for _, n := range names {
 		rr, err := e.client(n).Reload(ctx)
 		if err != nil {
-			results = append(results, result{Daemon: n, Error: errorText(err)})
+			results = append(results, result{Daemon: n, Error: errorText(err), err: err})
 			code = worst(code, exitFor(err))
 			continue
 		}
@@ -118,8 +119,8 @@ func (e *env) reload(args []string) int {
 		return code
 	}
 	for _, r := range results {
-		if r.Error != "" {
-			fmt.Fprintf(e.stderr, "%s: %s\n", r.Daemon, r.Error)
+		if r.err != nil {
+			e.failure(r.Daemon, r.err)
 			continue
 		}
 		fmt.Fprintf(e.stdout, "%s: reloaded, config generation %d\n", r.Daemon, r.Generation)
@@ -145,7 +146,7 @@ func (e *env) logLevel(args []string) int {
 		_, err = c.Do(ctx, http.MethodGet, ctlapi.PathLogLevel, nil, &ll)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "%s: %s\n", args[0], errorText(err))
+		e.failure(args[0], err)
 		return exitFor(err)
 	}
 	if e.opts.output == "json" {
@@ -154,6 +155,17 @@ func (e *env) logLevel(args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s: %s\n", args[0], ll.Level)
 	return ExitOK
+}
+
+// failure prints a daemon's error once, prefixed with its name (client
+// errors other than the daemon's own answers carry the name already).
+func (e *env) failure(daemon string, err error) {
+	var ae *ctlapi.Error
+	if errors.As(err, &ae) {
+		fmt.Fprintf(e.stderr, "%s: %s\n", daemon, errorText(err))
+		return
+	}
+	fmt.Fprintln(e.stderr, errorText(err))
 }
 
 // errorText explains an error from the client in the operator's terms.
