@@ -280,21 +280,3 @@ func errorReply(req *dns.Msg, cl client, rcode int, ede *dns.EDNS0_EDE) *dns.Msg
 	}
 	return &b.msg
 }
-
-// lower folds ASCII letters only: names compare case-insensitively in
-// ASCII (RFC 4343), and other bytes are escapes in presentation form. It
-// does not allocate for names that are lower case already.
-func lower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; c >= 'A' && c <= 'Z' {
-					b[j] = c + ('a' - 'A')
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}

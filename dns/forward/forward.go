@@ -14,6 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/homeedge/edge/dns/zone"
 )
 
 // edeCachedError marks a SERVFAIL answered from the cache (RFC 8914
@@ -256,7 +258,7 @@ func (f *Forwarder) Resolve(ctx context.Context, req *dns.Msg) (*dns.Msg, Result
 		return reply, Result{Source: SourceRejected}
 	}
 	q := req.Question[0]
-	k := key{name: lower(q.Name), qtype: q.Qtype, qclass: q.Qclass}
+	k := key{name: zone.Lower(q.Name), qtype: q.Qtype, qclass: q.Qclass}
 	if cl.do {
 		k.flags |= flagDO
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/homeedge/edge/dns/zone"
 )
 
 // FuzzCacheAnswer feeds arbitrary upstream replies through the path an
@@ -58,14 +60,14 @@ func FuzzCacheAnswer(f *testing.F) {
 		if do || ageSecs&1 == 0 { // some clients without EDNS
 			req.SetEdns0(4096, do)
 		}
-		k := key{name: lower(q.Name), qtype: q.Qtype, qclass: q.Qclass}
+		k := key{name: zone.Lower(q.Name), qtype: q.Qtype, qclass: q.Qclass}
 		if do {
 			k.flags |= flagDO
 		}
 		if cd {
 			k.flags |= flagCD
 		}
-		if rk := (key{name: lower(req.Question[0].Name), qtype: q.Qtype, qclass: q.Qclass, flags: k.flags}); rk != k {
+		if rk := (key{name: zone.Lower(req.Question[0].Name), qtype: q.Qtype, qclass: q.Qclass, flags: k.flags}); rk != k {
 			t.Fatalf("key of %q = %+v, key of %q = %+v, want equal", q.Name, k, req.Question[0].Name, rk)
 		}
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/homeedge/edge/dns/zone"
 )
 
 // Health: an upstream is skipped after maxFails consecutive failures and
@@ -143,7 +145,7 @@ func (q *query) check(r *dns.Msg) error {
 		return fmt.Errorf("reply has %d questions", len(r.Question))
 	}
 	rq := r.Question[0]
-	if rq.Qtype != q.k.qtype || rq.Qclass != q.k.qclass || lower(rq.Name) != q.k.name {
+	if rq.Qtype != q.k.qtype || rq.Qclass != q.k.qclass || zone.Lower(rq.Name) != q.k.name {
 		return fmt.Errorf("reply is for another question (%s %s)", rq.Name, dns.TypeToString[rq.Qtype])
 	}
 	return nil
