@@ -145,7 +145,7 @@ func (s *Server) resolve(w mdns.ResponseWriter, req *mdns.Msg, fwd *forward.Forw
 	if err := w.WriteMsg(resp); err != nil {
 		s.metrics.writeErrors.Inc()
 	}
-	s.metrics.count(view, req.Question[0].Qtype, resp.Rcode, proto, start)
+	markResolved(w, s.metrics.count(view, req.Question[0].Qtype, resp.Rcode, proto, start), resp, view)
 }
 
 // continueChain appends the resolver's answer for target to resp.

@@ -102,3 +102,45 @@ func TestResolverOutside(t *testing.T) {
 		t.Errorf("an outside question reached the upstream")
 	}
 }
+
+// TestResolverPackedCache checks that resolver answers are reused packed
+// only briefly, and that a refusal without RD never answers a question
+// with RD.
+func TestResolverPackedCache(t *testing.T) {
+	up := startUpstream(t)
+	ts := startServer(t, fmt.Sprintf("  inside: [loop]\n  upstreams: {servers: [{address: %q}]}\n", up.addr)+zones)
+	noRD := func(m *mdns.Msg) { m.RecursionDesired = false }
+	withRD := func(m *mdns.Msg) { m.RecursionDesired = true }
+	for range 2 {
+		if r := ts.query("a.other.org.", mdns.TypeA, noRD); r.Rcode != mdns.RcodeRefused {
+			t.Fatalf("without RD = %s, want REFUSED", mdns.RcodeToString[r.Rcode])
+		}
+	}
+	if r := ts.query("a.other.org.", mdns.TypeA, withRD); answers(r) != "203.0.113.7" {
+		t.Fatalf("with RD after refusals without = %v, want the resolved answer", r)
+	}
+	hits := func() float64 {
+		mfs, _ := ts.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "edge_dns_answer_cache_hits_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
+	before := hits()
+	ts.query("a.other.org.", mdns.TypeA, withRD)
+	if hits() != before+1 {
+		t.Errorf("a repeated resolver answer within its TTL was not served packed")
+	}
+	// The upstream's TTL is 1s: past it the packed answer is not used.
+	time.Sleep(1100 * time.Millisecond)
+	before = hits()
+	n := up.queries.Load()
+	if r := ts.query("a.other.org.", mdns.TypeA, withRD); answers(r) != "203.0.113.7" {
+		t.Fatalf("after the TTL = %v", r)
+	}
+	if hits() != before || up.queries.Load() == n {
+		t.Errorf("after the TTL the packed answer was served (hits %v->%v, upstream queries %d->%d)", before, hits(), n, up.queries.Load())
+	}
+}

@@ -307,6 +307,8 @@ type udpWriter struct {
 	geoScope  int
 	zone      string
 	view      string
+	// expires bounds how long a resolver answer may be served packed.
+	expires time.Time
 	// qname (lower-cased) and qtype are the question's, for limiting.
 	qname   string
 	qtype   uint16
@@ -357,6 +359,30 @@ func markCacheable(w mdns.ResponseWriter, counter prometheus.Counter, geoScope i
 	}
 }
 
+// markResolved lets the UDP path keep a resolver answer for a moment: at
+// most microCache, and never past the shortest TTL in it, so the TTLs a
+// client sees are at most that much too long.
+func markResolved(w mdns.ResponseWriter, counter prometheus.Counter, resp *mdns.Msg, view string) {
+	uw, ok := w.(*udpWriter)
+	if !ok {
+		return
+	}
+	life := microCache
+	for _, sec := range [][]mdns.RR{resp.Answer, resp.Ns} {
+		for _, rr := range sec {
+			life = min(life, time.Duration(rr.Header().Ttl)*time.Second)
+		}
+	}
+	if life <= 0 || resp.Truncated {
+		return
+	}
+	uw.cacheable, uw.counter, uw.geoScope, uw.view = true, counter, -1, view
+	uw.expires = time.Now().Add(life)
+}
+
+// microCache is the longest a resolver answer is served packed.
+const microCache = time.Second
+
 // answerCache holds packed replies. It belongs to one version of the data:
 // a change replaces it whole.
 type answerCache struct {
@@ -379,6 +405,9 @@ type cacheKey struct {
 	qclass uint16
 	// edns is 0 without OPT, 1 with, 2 with the DO bit.
 	edns uint8
+	// rd and cd are the query's RD and CD bits: recursion for inside
+	// clients depends on them.
+	rd, cd bool
 	// size is the UDP size limit the answer was truncated to.
 	size   uint16
 	view   int16
@@ -392,6 +421,9 @@ type cacheEntry struct {
 	// byPrefix holds one per client prefix.
 	reply   []byte
 	counter prometheus.Counter
+	// expires, when set, ends a resolver answer's life in the cache: its
+	// TTLs were counted down when it was stored.
+	expires time.Time
 	// name, qtype and zone are what rate limiting needs; view is for
 	// the query log.
 	name     string
@@ -430,7 +462,7 @@ func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf 
 	sh.mu.RLock()
 	e := sh.m[k]
 	sh.mu.RUnlock()
-	if e == nil {
+	if e == nil || !e.expires.IsZero() && time.Now().After(e.expires) {
 		return nil, nil
 	}
 	reply := e.reply
@@ -476,7 +508,7 @@ func (c *answerCache) store(pkt []byte, w *udpWriter, rt *snapshot) {
 	}
 	e := sh.m[k]
 	if w.geoScope < 0 || k.ecs != "" {
-		sh.m[k] = &cacheEntry{reply: reply, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, view: w.view}
+		sh.m[k] = &cacheEntry{reply: reply, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, view: w.view, expires: w.expires}
 		return
 	}
 	if e == nil || !e.geo {
@@ -553,6 +585,7 @@ func parseKey(pkt []byte, src, dst netip.Addr, rt *snapshot) (cacheKey, int, boo
 	if off+4 > len(pkt) {
 		return k, 0, false
 	}
+	k.rd, k.cd = flags&0x0100 != 0, flags&0x0010 != 0
 	k.qtype = binary.BigEndian.Uint16(pkt[off:])
 	k.qclass = binary.BigEndian.Uint16(pkt[off+2:])
 	off += 4
