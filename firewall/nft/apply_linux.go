@@ -1,0 +1,780 @@
+//go:build linux
+
+package nft
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+const familyInet = unix.NFPROTO_INET
+
+// Element chunks: at most maxChunk elements per NEWSETELEM message
+// (DESIGN.md), and few enough bytes that the element list stays under
+// netlink's 64 KiB attribute length when elements carry comments.
+const (
+	maxChunk      = 1000
+	maxChunkBytes = 60000
+)
+
+// expiryMargin: elements with less time left than this may be gone by
+// the time the element count is read back, and are not missed then.
+const expiryMargin = 30 * time.Second
+
+// ApplyOption changes what Apply carries into the new table.
+type ApplyOption func(*applyOptions)
+
+type applyOptions struct {
+	state *State
+	keep  bool
+}
+
+// WithState makes Apply carry st (rule counters by rule ID, elements of
+// timeout sets) into the new table; see the package documentation.
+func WithState(st *State) ApplyOption {
+	return func(o *applyOptions) { o.state = st }
+}
+
+// KeepState makes Apply read the live table's state (ReadState) right
+// before it replaces the table, and carry it over. Whatever changes
+// between that read and the commit (packets counted, elements added in
+// those few milliseconds) is lost.
+func KeepState() ApplyOption {
+	return func(o *applyOptions) { o.keep = true }
+}
+
+// Apply replaces table inet r.Table with r in one netlink transaction:
+// the table is declared, deleted and rebuilt in a single batch, so the
+// kernel switches from the old ruleset to the new one atomically, a
+// refused batch changes nothing, and no other table is touched. Set
+// elements go out in chunks of at most 1,000; after the commit the
+// element count of every set is read back and must match.
+//
+// r must pass Check; nothing is sent otherwise. A refusal by the kernel
+// is a *BatchError naming the rule, set or chain it refused.
+func Apply(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error {
+	p, err := prepare(r)
+	if err != nil {
+		return fmt.Errorf("apply table inet %s: %w", tableName(r), err)
+	}
+	return apply(c, r, p, opts...)
+}
+
+func tableName(r *ruleset.Ruleset) string {
+	if r == nil {
+		return ""
+	}
+	return r.Table
+}
+
+// apply is Apply after Check (p may be nil); tests call it to send what
+// Validate would refuse.
+func apply(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error {
+	var o applyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	st := o.state
+	if o.keep {
+		live, err := ReadState(c, r.Table)
+		if err != nil {
+			return fmt.Errorf("apply table inet %s: read the live state to keep: %w", r.Table, err)
+		}
+		st = live
+	}
+	b, err := build(r, p, st)
+	if err != nil {
+		return fmt.Errorf("apply table inet %s: %w", r.Table, err)
+	}
+	if err := c.send(b.msgs); err != nil {
+		return fmt.Errorf("apply table inet %s: %w", r.Table, err)
+	}
+	if err := c.verifyCounts(r, b.counts); err != nil {
+		return fmt.Errorf("apply table inet %s: applied, but %w", r.Table, err)
+	}
+	return nil
+}
+
+// verifyCounts reads back how many elements each set holds. The kernel
+// reports a count with the set (NFTA_SET_COUNT, Linux 6.x) for the price
+// of one request; when that matches what was sent, the set is complete.
+// Otherwise (an older kernel, elements that expired meanwhile, or a
+// count that means something else on this kernel) the set's elements
+// are dumped and counted, which decides.
+func (c *Conn) verifyCounts(r *ruleset.Ruleset, want map[string]setCount) error {
+	quick, err := c.setCounts(r.Table)
+	if err != nil {
+		return fmt.Errorf("reading back the sets failed: %w", err)
+	}
+	for _, s := range r.Sets {
+		w, ok := want[s.Name]
+		if !ok {
+			continue
+		}
+		if got, ok := quick[s.Name]; ok && got == w.quick {
+			continue
+		}
+		got, err := c.countElements(r.Table, s.Name)
+		if err != nil {
+			return fmt.Errorf("reading back set %s failed: %w", s.Name, err)
+		}
+		if got > w.n || got < w.n-w.mayExpire {
+			return fmt.Errorf("set %s holds %d kernel elements where %d were sent", s.Name, got, w.n)
+		}
+	}
+	return nil
+}
+
+// setCount is how many kernel elements a set must hold after an apply,
+// and how many of those may have expired by the time they are counted.
+// quick is the NFTA_SET_COUNT the kernel reports for a complete set:
+// every element of a plain set, the end elements of an interval set
+// (Linux 6.18; an interval that runs to the end of the key space has
+// none).
+type setCount struct{ n, mayExpire, quick int }
+
+// builder collects the messages of one batch. Tables, chains, sets and
+// flowtables are encoded by google/nftables (captured through its test
+// dialer instead of sent); rules and set elements are encoded here.
+type builder struct {
+	t        *nftables.Table
+	lib      *nftables.Conn
+	captured []netlink.Message
+	msgs     []message
+	nextID   uint32
+	setIDs   map[string]uint32
+	counts   map[string]setCount
+	counters map[string]Counter
+}
+
+func newBuilder(table string) (*builder, error) {
+	b := &builder{
+		t:      &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
+		setIDs: map[string]uint32{},
+		counts: map[string]setCount{},
+	}
+	lib, err := nftables.New(nftables.WithTestDial(b.capture))
+	if err != nil {
+		return nil, err
+	}
+	b.lib = lib
+	return b, nil
+}
+
+// capture is the library's test dialer: it keeps what Flush sends and
+// acknowledges each message.
+func (b *builder) capture(req []netlink.Message) ([]netlink.Message, error) {
+	if req == nil {
+		return []netlink.Message{{Header: netlink.Header{Type: netlink.Error}, Data: make([]byte, 4)}}, nil
+	}
+	b.captured = append(b.captured, req...)
+	return nil, nil
+}
+
+// libAdd queues what fn asks of the library under label.
+func (b *builder) libAdd(label string, fn func(*nftables.Conn) error) error {
+	if err := fn(b.lib); err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	b.captured = b.captured[:0]
+	if err := b.lib.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	if len(b.captured) < 2 {
+		return nil
+	}
+	for _, m := range b.captured[1 : len(b.captured)-1] { // batch begin and end
+		b.msgs = append(b.msgs, message{typ: uint16(m.Header.Type) & 0xff, flags: uint16(m.Header.Flags), data: m.Data, label: label})
+	}
+	return nil
+}
+
+func (b *builder) id() uint32 {
+	b.nextID++
+	return b.nextID
+}
+
+// build turns r into the messages of one transaction: declare the table,
+// delete it, rebuild it.
+func build(r *ruleset.Ruleset, p *prepared, st *State) (*builder, error) {
+	b, err := newBuilder(r.Table)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		b.counters = st.Counters
+	}
+	t := b.t
+	if err := b.libAdd("table inet "+r.Table, func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
+		return nil, err
+	}
+	if err := b.libAdd("delete the previous table inet "+r.Table, func(c *nftables.Conn) error { c.DelTable(t); return nil }); err != nil {
+		return nil, err
+	}
+	if err := b.libAdd("table inet "+r.Table, func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
+		return nil, err
+	}
+	if ft := r.Flowtable; ft != nil {
+		prio := nftables.FlowtablePriority(ft.Priority)
+		f := &nftables.Flowtable{Table: t, Name: ft.Name, Hooknum: nftables.FlowtableHookIngress, Priority: &prio, Devices: ft.Devices}
+		if err := b.libAdd("flowtable "+ft.Name, func(c *nftables.Conn) error { c.AddFlowtable(f); return nil }); err != nil {
+			return nil, err
+		}
+	}
+	sets := setsByName(r)
+	for _, s := range r.Sets {
+		var live []SetElement
+		if st != nil {
+			live = st.Elements[s.Name]
+		}
+		var elems []ruleset.Element
+		if p != nil {
+			elems = p.elems[s.Name]
+		} else {
+			var err error
+			if elems, err = canonElements(s); err != nil {
+				return nil, fmt.Errorf("set %s: %w", s.Name, err)
+			}
+		}
+		if err := b.addSet(s, elems, live); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range r.Chains {
+		ch := &nftables.Chain{Name: c.Name, Table: t}
+		if c.Hook != "" {
+			hook := nftables.ChainHook(hookNums[c.Hook])
+			prio := nftables.ChainPriority(c.Priority)
+			pol := nftables.ChainPolicyAccept
+			if c.Policy == ruleset.Drop {
+				pol = nftables.ChainPolicyDrop
+			}
+			ch.Hooknum, ch.Priority, ch.Policy, ch.Type = &hook, &prio, &pol, nftables.ChainType(chainType(c))
+		}
+		if err := b.libAdd("chain "+c.Name, func(lc *nftables.Conn) error { lc.AddChain(ch); return nil }); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range r.Chains {
+		for _, rule := range c.Rules {
+			label := fmt.Sprintf("rule %q (chain %s)", rule.ID, c.Name)
+			lr, ok := p.lowered(rule)
+			if !ok {
+				var err error
+				if lr, err = lowerRule(rule, sets, r.Flowtable); err != nil {
+					return nil, fmt.Errorf("%s: %w", label, err)
+				}
+			}
+			if err := b.addRule(c.Name, lr, label); err != nil {
+				return nil, fmt.Errorf("%s: %w", label, err)
+			}
+		}
+	}
+	return b, nil
+}
+
+func keyType(t ruleset.SetType) nftables.SetDatatype {
+	switch t {
+	case ruleset.IPv6Addr:
+		return nftables.TypeIP6Addr
+	case ruleset.InetService:
+		return nftables.TypeInetService
+	}
+	return nftables.TypeIPAddr
+}
+
+func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElement) error {
+	id := b.id()
+	b.setIDs[s.Name] = id
+	ns := &nftables.Set{
+		Table: b.t, Name: s.Name, ID: id,
+		KeyType: keyType(s.Type), KeyByteOrder: binaryutil.BigEndian,
+		Interval: s.Interval, HasTimeout: s.Timeout, Dynamic: s.Dynamic,
+		Size: uint32(s.Size), Comment: s.Comment,
+	}
+	if err := b.libAdd("set "+s.Name, func(c *nftables.Conn) error { return c.AddSet(ns, nil) }); err != nil {
+		return err
+	}
+	if carried := carriedElements(s, elems, live); len(carried) > 0 {
+		elems = append(slices.Clip(elems), carried...)
+	}
+	kel := kernelElements(s, elems)
+	if !s.Dynamic {
+		sc := setCount{n: len(kel)}
+		for _, k := range kel {
+			if !s.Interval || k.end {
+				sc.quick++
+			}
+			if k.timeout > 0 && k.timeout < expiryMargin {
+				sc.mayExpire++
+				if s.Interval {
+					sc.mayExpire++ // and its end element
+				}
+			}
+		}
+		b.counts[s.Name] = sc
+	}
+	for start := 0; start < len(kel); {
+		end, size := start, 0
+		for end < len(kel) && end-start < maxChunk {
+			size += elemSize(kel[end])
+			if size > maxChunkBytes && end > start {
+				break
+			}
+			end++
+		}
+		label := fmt.Sprintf("set %s: elements %s to %s", s.Name,
+			elementKey(s, elems[kel[start].src]), elementKey(s, elems[kel[end-1].src]))
+		data, err := setElemMsg(familyInet, b.t.Name, s.Name, id, kel[start:end])
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWSETELEM, flags: unix.NLM_F_CREATE, data: data, label: label})
+		start = end
+	}
+	return nil
+}
+
+// kernelElements encodes elements as the kernel stores them.
+func kernelElements(s *ruleset.Set, elems []ruleset.Element) []kelem {
+	n := len(elems)
+	if s.Interval {
+		n *= 2
+	}
+	out := make([]kelem, 0, n)
+	keyLen := 2
+	if s.Type != ruleset.InetService {
+		keyLen = addrBits(s) / 8
+	}
+	// One backing array for all keys: 200k small allocations add up.
+	arena := make([]byte, 0, n*keyLen)
+	key := func(b []byte) []byte {
+		arena = append(arena, b...)
+		return arena[len(arena)-len(b) : len(arena) : len(arena)]
+	}
+	for i, e := range elems {
+		var start, end []byte
+		hasEnd := false
+		if s.Type == ruleset.InetService {
+			start = key(binary.BigEndian.AppendUint16(nil, e.Port))
+			if pe := portEnd(e); s.Interval && pe != 0xffff {
+				end, hasEnd = key(binary.BigEndian.AppendUint16(nil, pe+1)), true
+			}
+		} else {
+			var a [16]byte
+			raw := e.Prefix.Addr().As16()
+			n := keyLen
+			copy(a[:], raw[16-n:])
+			start = key(a[:n])
+			if s.Interval {
+				// The first address after the prefix: set the host bits,
+				// add one.
+				for b := e.Prefix.Bits(); b < n*8; b++ {
+					a[b/8] |= 0x80 >> (b % 8)
+				}
+				if inc, ok := increment(a[:n]); ok {
+					end, hasEnd = key(inc), true
+				}
+			}
+		}
+		out = append(out, kelem{key: start, timeout: e.Timeout, comment: e.Comment, src: i})
+		// The kernel refuses a timeout on an end element; when the start
+		// expires, garbage collection takes the end with it.
+		if hasEnd {
+			out = append(out, kelem{key: end, end: true, src: i})
+		}
+	}
+	return out
+}
+
+// increment returns key+1; false when key is all ones (an interval that
+// runs to the end of the key space has no end element).
+func increment(key []byte) ([]byte, bool) {
+	out := key
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// exprs collects a rule's marshalled expressions.
+type exprs struct {
+	list [][]byte
+	err  error
+}
+
+func (l *exprs) add(es ...expr.Any) {
+	for _, e := range es {
+		data, err := expr.Marshal(byte(familyInet), e)
+		if err != nil && l.err == nil {
+			l.err = err
+		}
+		l.list = append(l.list, data)
+	}
+}
+
+func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+func ne32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+func (l *exprs) load(base expr.PayloadBase, off, n uint32) {
+	l.add(&expr.Payload{DestRegister: 1, Base: base, Offset: off, Len: n})
+}
+
+func cmpOp(neg bool) expr.CmpOp {
+	if neg {
+		return expr.CmpOpNeq
+	}
+	return expr.CmpOpEq
+}
+
+// anonSet queues an anonymous constant set holding keys and returns the
+// lookup of register 1 in it.
+func (b *builder) anonSet(label string, kt nftables.SetDatatype, interval bool, keys []kelem, neg bool) (expr.Any, error) {
+	id := b.id()
+	label += ": anonymous set"
+	hostOrder := kt.Name == nftables.TypeIFName.Name
+	b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWSET, flags: unix.NLM_F_CREATE,
+		data: anonSetMsg(familyInet, b.t.Name, id, kt.GetNFTMagic(), kt.Bytes, interval, hostOrder, len(keys)), label: label})
+	data, err := setElemMsg(familyInet, b.t.Name, "__set%d", id, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWSETELEM, flags: unix.NLM_F_CREATE, data: data, label: label})
+	return &expr.Lookup{SourceRegister: 1, SetName: "__set%d", SetID: id, Invert: neg}, nil
+}
+
+// matchValues compares register 1 with one key, or looks it up in an
+// anonymous set of several.
+func (b *builder) matchValues(l *exprs, label string, kt nftables.SetDatatype, keys [][]byte, neg bool) error {
+	if len(keys) == 1 {
+		l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: keys[0]})
+		return nil
+	}
+	ks := make([]kelem, len(keys))
+	for i, k := range keys {
+		ks[i] = kelem{key: k}
+	}
+	lookup, err := b.anonSet(label, kt, false, ks, neg)
+	if err != nil {
+		return err
+	}
+	l.add(lookup)
+	return nil
+}
+
+func (b *builder) addRule(chain string, lr lowered, label string) error {
+	r := lr.rule
+	var l exprs
+	for i, s := range lr.stmts {
+		if s.depNF != "" {
+			l.add(&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfprotos[s.depNF]}})
+		}
+		if s.depL4 != "" {
+			l.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{l4protos[s.depL4]}})
+		}
+		var err error
+		switch s.kind {
+		case stMatch:
+			err = b.addMatch(&l, s, fmt.Sprintf("%s: match %d", label, i+1))
+		case stMeter:
+			m := r.Meter
+			off, n := addrOffset(ruleset.SAddr, s.family)
+			l.load(expr.PayloadBaseNetworkHeader, off, n)
+			l.add(&expr.Dynset{SrcRegKey: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Operation: unix.NFT_DYNSET_OP_ADD, Exprs: []expr.Any{limitExpr(m.Limit)}})
+		case stLimit:
+			l.add(limitExpr(*r.Limit))
+		case stCounter:
+			c := b.counters[r.ID]
+			l.add(&expr.Counter{Packets: c.Packets, Bytes: c.Bytes})
+		case stLog:
+			e := &expr.Log{}
+			if r.Log.Prefix != "" {
+				e.Key |= 1 << unix.NFTA_LOG_PREFIX
+				e.Data = []byte(r.Log.Prefix)
+			}
+			if lvl, ok := logLevels[r.Log.Level]; ok {
+				e.Key |= 1 << unix.NFTA_LOG_LEVEL
+				e.Level = expr.LogLevel(lvl)
+			}
+			l.add(e)
+		case stNAT:
+			err = addNAT(&l, r.NAT)
+		case stOffload:
+			l.add(&expr.FlowOffload{Name: lr.flowtable})
+		case stVerdict:
+			l.add(verdictExpr(r, s.family))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if l.err != nil {
+		return l.err
+	}
+	data, err := ruleMsg(familyInet, b.t.Name, chain, l.list, userdata.AppendString(nil, userdata.TypeComment, r.ID))
+	if err != nil {
+		return err
+	}
+	b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWRULE, flags: unix.NLM_F_CREATE | unix.NLM_F_APPEND, data: data, label: label})
+	return nil
+}
+
+func addrOffset(kind ruleset.MatchKind, fam string) (off, n uint32) {
+	if fam == "ipv6" {
+		if kind == ruleset.DAddr {
+			return 24, 16
+		}
+		return 8, 16
+	}
+	if kind == ruleset.DAddr {
+		return 16, 4
+	}
+	return 12, 4
+}
+
+func (b *builder) addMatch(l *exprs, s stmt, label string) error {
+	m := s.m
+	neg := m.Negate
+	switch m.Kind {
+	case ruleset.IIFName, ruleset.OIFName:
+		key := expr.MetaKeyIIFNAME
+		if m.Kind == ruleset.OIFName {
+			key = expr.MetaKeyOIFNAME
+		}
+		l.add(&expr.Meta{Key: key, Register: 1})
+		keys := make([][]byte, len(m.Names))
+		for i, n := range m.Names {
+			keys[i] = ifnameKey(n)
+		}
+		return b.matchValues(l, label, nftables.TypeIFName, keys, neg)
+	case ruleset.SAddr, ruleset.DAddr:
+		off, n := addrOffset(m.Kind, s.family)
+		if m.Set != "" {
+			l.load(expr.PayloadBaseNetworkHeader, off, n)
+			l.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Invert: neg})
+			return nil
+		}
+		if len(m.Prefixes) == 1 {
+			// nft's code: a byte-aligned prefix loads only its bytes, any
+			// other is masked.
+			p := m.Prefixes[0]
+			addr := p.Addr().AsSlice()
+			if bits := p.Bits(); bits%8 == 0 && bits > 0 {
+				l.load(expr.PayloadBaseNetworkHeader, off, uint32(bits/8))
+				l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: addr[:bits/8]})
+				return nil
+			}
+			l.load(expr.PayloadBaseNetworkHeader, off, n)
+			l.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: maskBytes(p), Xor: make([]byte, n)},
+				&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: addr})
+			return nil
+		}
+		l.load(expr.PayloadBaseNetworkHeader, off, n)
+		set := &ruleset.Set{Type: addrSetType(s.family)}
+		elems := make([]ruleset.Element, len(m.Prefixes))
+		interval := false
+		for i, p := range m.Prefixes {
+			elems[i] = ruleset.Element{Prefix: p}
+			interval = interval || p.Bits() != p.Addr().BitLen()
+		}
+		set.Interval = interval
+		lookup, err := b.anonSet(label, keyType(set.Type), interval, kernelElements(set, elems), neg)
+		if err != nil {
+			return err
+		}
+		l.add(lookup)
+	case ruleset.DPort, ruleset.SPort:
+		off := uint32(2)
+		if m.Kind == ruleset.SPort {
+			off = 0
+		}
+		l.load(expr.PayloadBaseTransportHeader, off, 2)
+		if m.Set != "" {
+			l.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Invert: neg})
+			return nil
+		}
+		if len(m.Ports) == 1 {
+			p := m.Ports[0]
+			switch {
+			case p.From == p.To:
+				l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: be16(p.From)})
+			case neg:
+				l.add(&expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: be16(p.From), ToData: be16(p.To)})
+			default:
+				l.add(&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: be16(p.From)},
+					&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: be16(p.To)})
+			}
+			return nil
+		}
+		set := &ruleset.Set{Type: ruleset.InetService}
+		elems := make([]ruleset.Element, len(m.Ports))
+		for i, p := range m.Ports {
+			elems[i] = ruleset.Element{Port: p.From, PortEnd: p.To}
+			set.Interval = set.Interval || p.To != p.From
+		}
+		lookup, err := b.anonSet(label, nftables.TypeInetService, set.Interval, kernelElements(set, elems), neg)
+		if err != nil {
+			return err
+		}
+		l.add(lookup)
+	case ruleset.L4Proto:
+		l.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1})
+		keys := make([][]byte, len(m.Protos))
+		for i, p := range m.Protos {
+			keys[i] = []byte{l4protos[p]}
+		}
+		return b.matchValues(l, label, nftables.TypeInetProto, keys, neg)
+	case ruleset.NFProto:
+		l.add(&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1})
+		keys := make([][]byte, len(m.Values))
+		for i, v := range m.Values {
+			keys[i] = []byte{nfprotos[v]}
+		}
+		return b.matchValues(l, label, nftables.TypeNFProto, keys, neg)
+	case ruleset.CtState, ruleset.CtStatus:
+		key, table := expr.CtKeySTATE, ctStates
+		if m.Kind == ruleset.CtStatus {
+			key, table = expr.CtKeySTATUS, ctStatuses
+		}
+		// Any of the bits set, or (negated) none of them: conntrack
+		// status has several bits at once, so != on the value would not
+		// mean "not dnat".
+		op := expr.CmpOpNeq
+		if neg {
+			op = expr.CmpOpEq
+		}
+		l.add(&expr.Ct{Register: 1, Key: key},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: ne32(bitsOf(table, m.Values)), Xor: make([]byte, 4)},
+			&expr.Cmp{Op: op, Register: 1, Data: make([]byte, 4)})
+	case ruleset.FibDAddrLocal:
+		l.add(&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+			&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: ne32(unix.RTN_LOCAL)})
+	case ruleset.ICMPType, ruleset.ICMPv6Type:
+		table, kt := icmpTypes, nftables.TypeICMPType
+		if m.Kind == ruleset.ICMPv6Type {
+			table, kt = icmpv6Types, nftables.TypeICMP6Type
+		}
+		l.load(expr.PayloadBaseTransportHeader, 0, 1)
+		keys := make([][]byte, len(m.Values))
+		for i, v := range m.Values {
+			n, _ := lookupByte(table, v)
+			keys[i] = []byte{n}
+		}
+		return b.matchValues(l, label, kt, keys, neg)
+	default:
+		return fmt.Errorf("unknown match kind %q", m.Kind)
+	}
+	return nil
+}
+
+func maskBytes(p netip.Prefix) []byte {
+	b := make([]byte, p.Addr().BitLen()/8)
+	for i := 0; i < p.Bits(); i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return b
+}
+
+func limitExpr(l ruleset.Limit) *expr.Limit {
+	return &expr.Limit{Type: expr.LimitTypePkts, Rate: l.Rate, Over: l.Over, Unit: expr.LimitTime(limitUnits[l.Unit]), Burst: limitBurst(l)}
+}
+
+func addNAT(l *exprs, n *ruleset.NAT) error {
+	var protoMin, protoMax uint32
+	reg := uint32(1)
+	if n.Kind == ruleset.SNAT || n.Kind == ruleset.DNAT {
+		l.add(&expr.Immediate{Register: 1, Data: n.Addr.AsSlice()})
+		reg = 2
+	}
+	if n.Port != 0 {
+		l.add(&expr.Immediate{Register: reg, Data: be16(n.Port)})
+		protoMin = reg
+		if n.PortEnd != 0 && n.PortEnd != n.Port {
+			l.add(&expr.Immediate{Register: reg + 1, Data: be16(n.PortEnd)})
+			protoMax = reg + 1
+		}
+	}
+	switch n.Kind {
+	case ruleset.Masquerade:
+		if protoMin == 0 {
+			l.add(&expr.Masq{})
+			return nil
+		}
+		// google/nftables cannot send masq ports together with flags,
+		// and without NF_NAT_RANGE_PROTO_SPECIFIED the kernel ignores
+		// the ports: encode this one by hand.
+		data, err := expr.MarshalExprData(byte(familyInet), &expr.Masq{ToPorts: true, RegProtoMin: protoMin, RegProtoMax: protoMax})
+		if err != nil {
+			return err
+		}
+		inner := attrs{b: data}
+		inner.u32(unix.NFTA_MASQ_FLAGS, unix.NF_NAT_RANGE_PROTO_SPECIFIED)
+		var a attrs
+		a.str(unix.NFTA_EXPR_NAME, "masq")
+		a.nest(unix.NFTA_EXPR_DATA, &inner)
+		l.list = append(l.list, a.b)
+	case ruleset.Redirect:
+		e := &expr.Redir{RegisterProtoMin: protoMin, RegisterProtoMax: protoMax}
+		if protoMin != 0 {
+			e.Flags = unix.NF_NAT_RANGE_PROTO_SPECIFIED
+		}
+		l.add(e)
+	case ruleset.SNAT, ruleset.DNAT:
+		typ := expr.NATTypeSourceNAT
+		if n.Kind == ruleset.DNAT {
+			typ = expr.NATTypeDestNAT
+		}
+		fam := uint32(unix.NFPROTO_IPV4)
+		if n.Addr.Is6() {
+			fam = unix.NFPROTO_IPV6
+		}
+		l.add(&expr.NAT{Type: typ, Family: fam, RegAddrMin: 1, RegProtoMin: protoMin, RegProtoMax: protoMax, Specified: protoMin != 0})
+	default:
+		return fmt.Errorf("nat kind %q", n.Kind)
+	}
+	return nil
+}
+
+func verdictExpr(r *ruleset.Rule, family string) expr.Any {
+	switch r.Verdict {
+	case ruleset.Accept:
+		return &expr.Verdict{Kind: expr.VerdictAccept}
+	case ruleset.Drop:
+		return &expr.Verdict{Kind: expr.VerdictDrop}
+	case ruleset.Return:
+		return &expr.Verdict{Kind: expr.VerdictReturn}
+	case ruleset.Jump:
+		return &expr.Verdict{Kind: expr.VerdictJump, Chain: r.Target}
+	case ruleset.Goto:
+		return &expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Target}
+	}
+	// reject: ICMP port unreachable of the rule's family, as nft picks it.
+	switch family {
+	case "ipv4":
+		return &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3}
+	case "ipv6":
+		return &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 4}
+	}
+	return &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}
+}
+
+func addrBits(s *ruleset.Set) int {
+	if s.Type == ruleset.IPv6Addr {
+		return 128
+	}
+	return 32
+}

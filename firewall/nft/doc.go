@@ -1,0 +1,87 @@
+// Package nft renders edge-firewall's ruleset (package ruleset) as nft
+// text and applies it to the kernel over netlink, replacing the whole
+// table inet <name> in one transaction.
+//
+// # Text
+//
+// Render prints exactly what `nft list table inet <name>` (nft 1.0.6)
+// prints once Apply has loaded the ruleset, element order, line breaks
+// and priority names included; the oracle test compares the two in a
+// throwaway namespace, for the netlink path and for `nft -f` of
+// RenderScript's file. RenderScript is the file the NixOS module loads
+// at boot: `table inet edge {}`, `delete table inet edge`, then the
+// table, which nft runs as one transaction that touches no other table.
+// Check refuses what nft could not read back (names that are nft
+// keywords, quotes in comments, protocol combinations nft's parser
+// rejects) and names the rule, set or chain. The flowtable block cannot
+// be checked on a kernel without NF_FLOW_TABLE; it follows nft 1.0.6's
+// source.
+//
+// # Apply
+//
+// One batch declares the table, deletes it and rebuilds it: the kernel
+// switches atomically, a refused batch changes nothing, other tables
+// (docker, libvirt, k3s, edge-lb's) are never touched. Messages are
+// encoded here and sent on a raw netlink socket rather than through
+// google/nftables' Flush, for three reasons measured on v0.3.0:
+//
+//   - Errors name their object. Every message of the batch has a label
+//     ("rule \"zone lan input: allow ssh\" (chain input)", "set block4:
+//     elements 10.0.0.0/24 to 10.3.255.0/24"); the kernel reports each
+//     refused message under its sequence number, so a *BatchError names
+//     the culprit exactly, no bisecting needed. A refusal at commit time
+//     (after every message was accepted) is reported as "commit".
+//   - Large sets arrive whole. Elements go in messages of at most 1,000
+//     (and under netlink's 64 KiB attribute limit, so nothing wraps and
+//     is silently truncated), the socket's send buffer is raised to fit
+//     the batch, and after the commit the kernel's element count of every
+//     set is read back and compared with what was sent: the count the
+//     kernel reports with the set (NFTA_SET_COUNT, one request) when it
+//     has one and it matches, else a dump of the set's elements, counted
+//     (on 100k prefixes that dump costs about as much as the apply).
+//   - Only the last message asks for an ack and none asks for an echo,
+//     so a batch of thousands of rules cannot overflow the receive
+//     buffer with acknowledgements.
+//
+// google/nftables still encodes tables, chains, named sets and
+// flowtables (captured through its test dialer) and every expression;
+// rules, set elements and anonymous sets are assembled here.
+//
+// FlowtableSupported (ProbeFlowtable for the reason) creates a flowtable
+// in a scratch table that the same transaction deletes; without kernel
+// support the daemon applies StripOffload(r) and says so once. Delete
+// removes the table and nothing else.
+//
+// Statements are translated the way nft compiles them (implicit
+// `meta nfproto`/`meta l4proto` dependencies, byte-aligned prefix loads,
+// bitmask tests for ct state and status, ICMP or ICMPX reject by the
+// rule's family), which is what makes the listing match Render.
+//
+// # What survives a re-apply
+//
+// A replace recreates every object, so by itself it resets all state.
+// With KeepState (or WithState and a snapshot from ReadState) Apply
+// carries over:
+//
+//   - rule counters, matched by rule ID (the rule's comment): the new
+//     rule's counter starts at the old packet and byte counts. Rules whose
+//     ID changed start at zero; counters of removed rules are dropped.
+//   - elements of timeout sets (ban sets) that the ruleset does not
+//     declare itself, such as bans added at run time: re-added with the
+//     time they had left as their timeout (nft then lists that as the
+//     element's timeout), their comment kept. Elements the ruleset
+//     declares are added as declared: the ruleset wins for its own keys.
+//     Expired elements, and elements that no longer fit the set's type,
+//     are dropped.
+//
+// It does not carry over:
+//
+//   - meters (dynamic sets): their elements hold the per-source limit
+//     state, which netlink cannot write back; a re-added key without it
+//     would make an `over` rule match every packet of that source. Meters
+//     start empty, which only restarts each source's rate window.
+//   - elements of sets without the timeout flag: the ruleset declares
+//     those sets completely.
+//   - whatever changes between the read and the commit (a few
+//     milliseconds: packets counted, elements added).
+package nft

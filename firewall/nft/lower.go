@@ -1,0 +1,686 @@
+package nft
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/homeedge/edge/firewall/ruleset"
+)
+
+// A rule is lowered once into a list of statements; the renderer prints
+// them and the applier turns them into expressions. Both walk the same
+// list, so the text and the kernel's rule cannot drift apart.
+//
+// Lowering also decides what nft decides when it compiles a rule, so that
+// what the applier sends lists exactly like the rendered text:
+//   - the implicit dependencies nft adds (meta nfproto before ip saddr in
+//     an inet table, meta l4proto before tcp dport, both before icmp type);
+//   - the explicit matches nft folds away when listing, because it reads
+//     them as such a dependency (`meta l4proto tcp tcp dport 22` lists as
+//     `tcp dport 22`; a `meta nfproto ipv4` before a reject lists as
+//     `reject with icmp port-unreachable`);
+//   - which reject a rule gets: ICMP port unreachable when the family is
+//     known, ICMPX otherwise.
+
+type stmtKind int
+
+const (
+	stMatch stmtKind = iota
+	stMeter
+	stLimit
+	stCounter
+	stLog
+	stNAT
+	stOffload
+	stVerdict
+)
+
+// stmt is one statement of a lowered rule.
+type stmt struct {
+	kind stmtKind
+	// m is the match (stMatch), its values normalised and sorted the way
+	// nft prints them.
+	m ruleset.Match
+	// hidden is set on an explicit match that nft lists as part of a later
+	// statement: it is sent but not printed.
+	hidden bool
+	// depNF and depL4 are implicit meta nfproto / meta l4proto
+	// dependencies sent right before the statement.
+	depNF, depL4 string
+	// proto is the transport a port match reads ("tcp", "udp"), or "" for
+	// the raw transport header (th).
+	proto string
+	// family is the network family: the meter's key, the reject's ICMP
+	// flavour ("" for ICMPX), the address match's.
+	family string
+}
+
+// lowered is a rule ready to render or build.
+type lowered struct {
+	rule  *ruleset.Rule
+	stmts []stmt
+	// flowtable is the name an offload statement adds flows to.
+	flowtable string
+}
+
+// lowerCtx tracks what nft's evaluator knows while it walks a rule.
+type lowerCtx struct {
+	nf, l4 string
+	// pendNF and pendL4 are the indexes of explicit meta nfproto / meta
+	// l4proto matches nft would still fold into a later statement, or -1.
+	pendNF, pendL4 int
+	// l4At is the index of the statement that established l4.
+	l4At int
+	// nfSet and l4Set are the values of an earlier set-valued meta
+	// nfproto / meta l4proto match. nft's parser takes the last value
+	// of such a set as the rule's protocol, and then refuses a later
+	// match of another protocol: the text would not load.
+	nfSet, l4Set string
+}
+
+func errAfterSet(what, set string) error {
+	return fmt.Errorf("%s after a match on several protocols (%s): nft cannot parse that back; put the specific match first", what, set)
+}
+
+func familyOf(f string) (string, error) {
+	switch f {
+	case "ip":
+		return "ipv4", nil
+	case "ip6":
+		return "ipv6", nil
+	}
+	return "", fmt.Errorf("family %q; use ip or ip6", f)
+}
+
+// lowerRule lowers r; sets are the ruleset's named sets by name.
+func lowerRule(r *ruleset.Rule, sets map[string]*ruleset.Set, flowtable *ruleset.Flowtable) (lowered, error) {
+	lr := lowered{rule: r}
+	if err := checkString("id", r.ID, 128); err != nil {
+		return lr, err
+	}
+	ctx := lowerCtx{pendNF: -1, pendL4: -1, l4At: -1}
+	for i := range r.Matches {
+		s, err := lowerMatch(&ctx, r.Matches[i], sets, lr.stmts)
+		if err != nil {
+			return lr, fmt.Errorf("match %d (%s): %w", i+1, r.Matches[i].Kind, err)
+		}
+		lr.stmts = append(lr.stmts, s)
+	}
+	if m := r.Meter; m != nil {
+		fam, err := familyOf(m.Family)
+		if err != nil {
+			return lr, fmt.Errorf("meter: %w", err)
+		}
+		set := sets[m.Set]
+		if set == nil || !set.Dynamic {
+			return lr, fmt.Errorf("meter: %q is not a dynamic set", m.Set)
+		}
+		if want := addrSetType(fam); set.Type != want {
+			return lr, fmt.Errorf("meter: set %s has type %s, the %s saddr key needs %s", m.Set, set.Type, m.Family, want)
+		}
+		if err := checkLimit(m.Limit); err != nil {
+			return lr, fmt.Errorf("meter: %w", err)
+		}
+		s := stmt{kind: stMeter, family: fam}
+		if err := ctx.needNF(&s, lr.stmts, fam); err != nil {
+			return lr, fmt.Errorf("meter: %w", err)
+		}
+		lr.stmts = append(lr.stmts, s)
+	}
+	if r.Limit != nil {
+		if err := checkLimit(*r.Limit); err != nil {
+			return lr, err
+		}
+		lr.stmts = append(lr.stmts, stmt{kind: stLimit})
+	}
+	if r.Counter {
+		lr.stmts = append(lr.stmts, stmt{kind: stCounter})
+	}
+	if l := r.Log; l != nil {
+		if err := checkString("log prefix", l.Prefix, 127); err != nil {
+			return lr, err
+		}
+		if _, ok := logLevels[l.Level]; !ok && l.Level != "" {
+			return lr, fmt.Errorf("log level %q; use one of %s", l.Level, strings.Join(logLevelNames, ", "))
+		}
+		lr.stmts = append(lr.stmts, stmt{kind: stLog})
+	}
+	if n := r.NAT; n != nil {
+		if err := checkNAT(&ctx, n); err != nil {
+			return lr, err
+		}
+		lr.stmts = append(lr.stmts, stmt{kind: stNAT})
+	}
+	if r.Offload {
+		if flowtable == nil {
+			return lr, errors.New("offload without a flowtable")
+		}
+		lr.flowtable = flowtable.Name
+		lr.stmts = append(lr.stmts, stmt{kind: stOffload})
+	}
+	switch r.Verdict {
+	case "":
+	case ruleset.Accept, ruleset.Drop, ruleset.Return:
+		lr.stmts = append(lr.stmts, stmt{kind: stVerdict})
+	case ruleset.Jump, ruleset.Goto:
+		if r.Target == "" {
+			return lr, fmt.Errorf("%s without a target chain", r.Verdict)
+		}
+		lr.stmts = append(lr.stmts, stmt{kind: stVerdict})
+	case ruleset.Reject:
+		if ctx.nfSet != "" {
+			return lr, errAfterSet("reject", ctx.nfSet)
+		}
+		s := stmt{kind: stVerdict, family: ctx.nf}
+		// nft folds a meta nfproto into the reject only when no other
+		// statement stands between them.
+		if ctx.pendNF >= 0 && r.Limit == nil && !r.Counter && r.Log == nil && r.NAT == nil && !r.Offload {
+			lr.stmts[ctx.pendNF].hidden = true
+			ctx.pendNF = -1
+		}
+		lr.stmts = append(lr.stmts, s)
+	default:
+		return lr, fmt.Errorf("verdict %q; use accept, drop, reject, return, jump or goto", r.Verdict)
+	}
+	if len(lr.stmts) == 0 {
+		return lr, errors.New("rule has neither matches nor statements")
+	}
+	return lr, nil
+}
+
+// needNF makes s depend on network family fam: an implicit dependency if
+// the family is still unknown, else the explicit one nft folds into s.
+func (c *lowerCtx) needNF(s *stmt, stmts []stmt, fam string) error {
+	if c.nfSet != "" {
+		return errAfterSet(fam, c.nfSet)
+	}
+	switch {
+	case c.nf == "":
+		s.depNF = fam
+		c.nf = fam
+	case c.nf != fam:
+		return fmt.Errorf("%s after a match that limits the rule to %s", fam, c.nf)
+	case c.pendNF >= 0:
+		stmts[c.pendNF].hidden = true
+		c.pendNF = -1
+	}
+	return nil
+}
+
+func lowerMatch(ctx *lowerCtx, m ruleset.Match, sets map[string]*ruleset.Set, stmts []stmt) (stmt, error) {
+	s := stmt{kind: stMatch}
+	idx := len(stmts)
+	if m.Set != "" {
+		set := sets[m.Set]
+		if set == nil {
+			return s, fmt.Errorf("undefined set %q", m.Set)
+		}
+		switch m.Kind {
+		case ruleset.SAddr, ruleset.DAddr:
+			fam, err := familyOf(m.Family)
+			if err != nil {
+				return s, err
+			}
+			if want := addrSetType(fam); set.Type != want {
+				return s, fmt.Errorf("set %s has type %s, %s %s needs %s", m.Set, set.Type, m.Family, m.Kind, want)
+			}
+		case ruleset.DPort, ruleset.SPort:
+			if set.Type != ruleset.InetService {
+				return s, fmt.Errorf("set %s has type %s, a port match needs %s", m.Set, set.Type, ruleset.InetService)
+			}
+		default:
+			return s, errors.New("only address and port matches look up named sets")
+		}
+		if len(m.Prefixes) > 0 || len(m.Ports) > 0 {
+			return s, errors.New("both a set and values")
+		}
+	}
+	switch m.Kind {
+	case ruleset.IIFName, ruleset.OIFName:
+		names, err := normIfnames(m.Names)
+		if err != nil {
+			return s, err
+		}
+		m.Names = names
+	case ruleset.SAddr, ruleset.DAddr:
+		fam, err := familyOf(m.Family)
+		if err != nil {
+			return s, err
+		}
+		s.family = fam
+		if m.Set == "" {
+			ps, err := normPrefixes(m.Prefixes, fam)
+			if err != nil {
+				return s, err
+			}
+			m.Prefixes = ps
+		}
+		if err := ctx.needNF(&s, stmts, fam); err != nil {
+			return s, err
+		}
+	case ruleset.L4Proto:
+		protos, err := normProtos(m.Protos)
+		if err != nil {
+			return s, err
+		}
+		m.Protos = protos
+		if len(protos) > 1 && !m.Negate {
+			ctx.l4Set = "{ " + strings.Join(protos, ", ") + " }"
+		}
+		if !m.Negate && len(protos) == 1 {
+			if ctx.l4 != "" && ctx.l4 != protos[0] {
+				return s, fmt.Errorf("%s after a match that limits the rule to %s", protos[0], ctx.l4)
+			}
+			ctx.l4, ctx.pendL4, ctx.l4At = protos[0], idx, idx
+		}
+	case ruleset.DPort, ruleset.SPort:
+		proto := ""
+		if len(m.Protos) > 0 {
+			p, err := normProtos(m.Protos[:1])
+			if err != nil {
+				return s, err
+			}
+			proto = p[0]
+			if proto != "tcp" && proto != "udp" {
+				return s, fmt.Errorf("ports of %s; use tcp, udp or no protocol (th)", proto)
+			}
+		} else if ctx.l4 == "tcp" || ctx.l4 == "udp" {
+			// nft reads the raw transport header as the known protocol's.
+			proto = ctx.l4
+		} else if ctx.l4 != "" {
+			return s, fmt.Errorf("port match after a match that limits the rule to %s", ctx.l4)
+		}
+		s.proto = proto
+		m.Protos = nil
+		if proto != "" && ctx.l4Set != "" {
+			return s, errAfterSet(proto+" port", ctx.l4Set)
+		}
+		if proto != "" {
+			m.Protos = []string{proto}
+			switch {
+			case ctx.l4 == "":
+				s.depL4 = proto
+				ctx.l4, ctx.l4At = proto, idx
+			case ctx.l4 != proto:
+				return s, fmt.Errorf("%s port after a match that limits the rule to %s", proto, ctx.l4)
+			case ctx.pendL4 >= 0:
+				stmts[ctx.pendL4].hidden = true
+				ctx.pendL4 = -1
+			}
+		}
+		if m.Set == "" {
+			ports, err := normPorts(m.Ports)
+			if err != nil {
+				return s, err
+			}
+			m.Ports = ports
+		}
+	case ruleset.CtState, ruleset.CtStatus:
+		table := ctStates
+		if m.Kind == ruleset.CtStatus {
+			table = ctStatuses
+		}
+		vals, err := normBits(table, m.Values)
+		if err != nil {
+			return s, err
+		}
+		m.Values = vals
+	case ruleset.FibDAddrLocal:
+	case ruleset.ICMPType, ruleset.ICMPv6Type:
+		table, fam, proto := icmpTypes, "ipv4", "icmp"
+		if m.Kind == ruleset.ICMPv6Type {
+			table, fam, proto = icmpv6Types, "ipv6", "ipv6-icmp"
+		}
+		vals, err := normBytes(table, m.Values)
+		if err != nil {
+			return s, err
+		}
+		m.Values = vals
+		s.family = fam
+		if ctx.l4Set != "" {
+			return s, errAfterSet(proto, ctx.l4Set)
+		}
+		switch {
+		case ctx.l4 == proto:
+			// nft adds no dependency after an explicit meta l4proto; the
+			// listing folds that match (and a meta nfproto before it).
+			// The family is known all the same: nft reads the listed
+			// text as an ICMP match of that family.
+			if ctx.nf != "" && ctx.nf != fam {
+				return s, fmt.Errorf("%s after a match that limits the rule to %s", fam, ctx.nf)
+			}
+			ctx.nf = fam
+			if ctx.pendL4 >= 0 {
+				stmts[ctx.pendL4].hidden = true
+				ctx.pendL4 = -1
+				if ctx.pendNF >= 0 && ctx.pendNF < ctx.l4At {
+					stmts[ctx.pendNF].hidden = true
+					ctx.pendNF = -1
+				}
+			}
+		case ctx.l4 == "":
+			if err := ctx.needNF(&s, stmts, fam); err != nil {
+				return s, err
+			}
+			s.depL4 = proto
+			ctx.l4, ctx.l4At = proto, idx
+		default:
+			return s, fmt.Errorf("%s after a match that limits the rule to %s", proto, ctx.l4)
+		}
+	case ruleset.NFProto:
+		vals, err := normNFProtos(m.Values)
+		if err != nil {
+			return s, err
+		}
+		m.Values = vals
+		if len(vals) > 1 && !m.Negate {
+			ctx.nfSet = "{ " + strings.Join(vals, ", ") + " }"
+		}
+		if !m.Negate && len(vals) == 1 {
+			if ctx.nf != "" && ctx.nf != vals[0] {
+				return s, fmt.Errorf("%s after a match that limits the rule to %s", vals[0], ctx.nf)
+			}
+			ctx.nf, ctx.pendNF = vals[0], idx
+		}
+	default:
+		return s, fmt.Errorf("unknown match kind %q", m.Kind)
+	}
+	s.m = m
+	return s, nil
+}
+
+func addrSetType(fam string) ruleset.SetType {
+	if fam == "ipv6" {
+		return ruleset.IPv6Addr
+	}
+	return ruleset.IPv4Addr
+}
+
+func checkLimit(l ruleset.Limit) error {
+	if l.Rate == 0 {
+		return errors.New("limit rate 0")
+	}
+	if _, ok := limitUnits[l.Unit]; !ok {
+		return fmt.Errorf("limit unit %q; use second, minute, hour, day or week", l.Unit)
+	}
+	return nil
+}
+
+func checkNAT(ctx *lowerCtx, n *ruleset.NAT) error {
+	if n.PortEnd != 0 && n.PortEnd < n.Port {
+		return fmt.Errorf("%s port range %d-%d", n.Kind, n.Port, n.PortEnd)
+	}
+	switch n.Kind {
+	case ruleset.Masquerade, ruleset.Redirect:
+		if n.Addr.IsValid() {
+			return fmt.Errorf("%s takes no address", n.Kind)
+		}
+	case ruleset.SNAT, ruleset.DNAT:
+		fam, err := familyOf(n.Family)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Kind, err)
+		}
+		if ctx.nfSet != "" {
+			return errAfterSet(string(n.Kind)+" "+n.Family, ctx.nfSet)
+		}
+		if !n.Addr.IsValid() || n.Addr.Is4() != (fam == "ipv4") || n.Addr.Is4In6() {
+			return fmt.Errorf("%s %s to %v: not an %s address", n.Kind, n.Family, n.Addr, fam)
+		}
+		if ctx.nf != "" && ctx.nf != fam {
+			return fmt.Errorf("%s %s in a rule limited to %s", n.Kind, n.Family, ctx.nf)
+		}
+	default:
+		return fmt.Errorf("nat kind %q; use masquerade, snat, dnat or redirect", n.Kind)
+	}
+	if n.Port == 0 && n.PortEnd != 0 {
+		return fmt.Errorf("%s port range without a first port", n.Kind)
+	}
+	return nil
+}
+
+// checkString refuses what nft cannot print back as a quoted string.
+func checkString(what, s string, max int) error {
+	if len(s) > max {
+		return fmt.Errorf("%s %q is longer than %d bytes", what, s, max)
+	}
+	for _, r := range s {
+		if r == '"' || r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s %q: quotes and control characters cannot be written in nft syntax", what, s)
+		}
+	}
+	return nil
+}
+
+// checkName refuses names nft lists unquoted but cannot parse back.
+func checkName(what, name string) error {
+	if name == "" || len(name) > 255 {
+		return fmt.Errorf("%s name %q: empty or longer than 255 bytes", what, name)
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' ||
+			i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '.')
+		if !ok {
+			return fmt.Errorf("%s name %q: use letters, digits, _ . and -, starting with a letter or _", what, name)
+		}
+	}
+	if keywords[name] {
+		return fmt.Errorf("%s name %q is an nft keyword; nft could not parse the listing back", what, name)
+	}
+	return nil
+}
+
+// ifnameKey is an interface name as the kernel compares it: NUL-padded to
+// IFNAMSIZ.
+func ifnameKey(name string) []byte {
+	k := make([]byte, 16)
+	copy(k, name)
+	return k
+}
+
+func normIfnames(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, errors.New("no interface names")
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if n == "" || len(n) > 15 || strings.ContainsAny(n, "\"\x00/ \t\n") {
+			return nil, fmt.Errorf("interface name %q: 1 to 15 bytes, no quotes, slashes or spaces", n)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	// nft sorts set elements by value; interface names are host-endian
+	// strings, so they compare from the last byte of the padded key (the
+	// router and CI are little-endian).
+	slices.SortFunc(out, func(a, b string) int {
+		ka, kb := ifnameKey(a), ifnameKey(b)
+		slices.Reverse(ka)
+		slices.Reverse(kb)
+		return bytes.Compare(ka, kb)
+	})
+	return out, nil
+}
+
+// normPrefixes masks, sorts and de-duplicates prefixes of family fam, and
+// drops those inside another one (an interval set cannot hold both).
+func normPrefixes(ps []netip.Prefix, fam string) ([]netip.Prefix, error) {
+	if len(ps) == 0 {
+		return nil, errors.New("no addresses")
+	}
+	out := make([]netip.Prefix, 0, len(ps))
+	for _, p := range ps {
+		if !p.IsValid() || p.Addr().Is4() != (fam == "ipv4") || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("%v is not an %s prefix", p, fam)
+		}
+		out = append(out, p.Masked())
+	}
+	return canonPrefixes(out), nil
+}
+
+// canonPrefixes sorts prefixes by address, then length, and drops those
+// covered by an earlier one. Prefixes nest or are disjoint, so comparing
+// with the last one kept is enough.
+func canonPrefixes(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, comparePrefix)
+	out := ps[:0]
+	for _, p := range ps {
+		if n := len(out); n > 0 && out[n-1].Overlaps(p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+func normPorts(ports []ruleset.PortRange) ([]ruleset.PortRange, error) {
+	if len(ports) == 0 {
+		return nil, errors.New("no ports")
+	}
+	out := make([]ruleset.PortRange, 0, len(ports))
+	for _, p := range ports {
+		if p.To == 0 {
+			p.To = p.From
+		}
+		if p.To < p.From {
+			return nil, fmt.Errorf("port range %d-%d", p.From, p.To)
+		}
+		out = append(out, p)
+	}
+	return canonRanges(out)
+}
+
+// canonRanges sorts port ranges and drops those inside another one; a
+// partial overlap is an error (nft would refuse it too).
+func canonRanges(rs []ruleset.PortRange) ([]ruleset.PortRange, error) {
+	slices.SortFunc(rs, func(a, b ruleset.PortRange) int {
+		if a.From != b.From {
+			return int(a.From) - int(b.From)
+		}
+		return int(b.To) - int(a.To)
+	})
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && r.From <= out[n-1].To {
+			if r.To <= out[n-1].To {
+				continue
+			}
+			return nil, fmt.Errorf("port ranges %d-%d and %d-%d overlap", out[n-1].From, out[n-1].To, r.From, r.To)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func normProtos(protos []string) ([]string, error) {
+	if len(protos) == 0 {
+		return nil, errors.New("no protocols")
+	}
+	var out []string
+	for _, p := range protos {
+		if a, ok := l4protoAlias[p]; ok {
+			p = a
+		}
+		if _, ok := l4protos[p]; !ok {
+			return nil, fmt.Errorf("protocol %q; use tcp, udp, icmp, ipv6-icmp, sctp, udplite, gre, esp or ah", p)
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return int(l4protos[a]) - int(l4protos[b]) })
+	return out, nil
+}
+
+func normNFProtos(vals []string) ([]string, error) {
+	if len(vals) == 0 {
+		return nil, errors.New("no families")
+	}
+	var out []string
+	for _, v := range vals {
+		if _, ok := nfprotos[v]; !ok {
+			return nil, fmt.Errorf("family %q; use ipv4 or ipv6", v)
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return int(nfprotos[a]) - int(nfprotos[b]) })
+	return out, nil
+}
+
+func normBits(table []namedBit, vals []string) ([]string, error) {
+	if len(vals) == 0 {
+		return nil, errors.New("no values")
+	}
+	var mask uint32
+	for _, v := range vals {
+		b, ok := bitOf(table, v)
+		if !ok {
+			names := make([]string, len(table))
+			for i, e := range table {
+				names[i] = e.name
+			}
+			return nil, fmt.Errorf("value %q; use %s", v, strings.Join(names, ", "))
+		}
+		mask |= b
+	}
+	var out []string
+	for _, e := range table {
+		if mask&e.bit != 0 {
+			out = append(out, e.name)
+		}
+	}
+	return out, nil
+}
+
+func bitOf(table []namedBit, name string) (uint32, bool) {
+	for _, e := range table {
+		if e.name == name {
+			return e.bit, true
+		}
+	}
+	return 0, false
+}
+
+func bitsOf(table []namedBit, names []string) uint32 {
+	var mask uint32
+	for _, n := range names {
+		b, _ := bitOf(table, n)
+		mask |= b
+	}
+	return mask
+}
+
+func normBytes(table []namedByte, vals []string) ([]string, error) {
+	if len(vals) == 0 {
+		return nil, errors.New("no types")
+	}
+	var nums []uint8
+	for _, v := range vals {
+		n, ok := lookupByte(table, v)
+		if !ok {
+			return nil, fmt.Errorf("type %q is not one nft knows", v)
+		}
+		if !slices.Contains(nums, n) {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	out := make([]string, len(nums))
+	for i, n := range nums {
+		out[i] = byteName(table, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,43 @@
+//go:build linux
+
+package nft
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestOracle applies the representative ruleset over netlink in a fresh
+// namespace and compares `nft list table inet edge` with Render, exactly
+// (expiry times and counter values aside). It then checks RenderScript's
+// file with nft -c and loads it with nft -f into a second namespace and
+// compares again, so the boot-time path and the daemon's path produce
+// the same kernel state.
+func TestOracle(t *testing.T) {
+	r := representative()
+	want := Render(r)
+
+	ns := newTestNS(t)
+	if err := Apply(ns.conn, r); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if diff := cmp.Diff(want, normalize(ns.list(t, "edge"))); diff != "" {
+		t.Errorf("nft list after Apply differs from Render (-Render +nft):\n%s", diff)
+	}
+
+	script, err := RenderScript(r)
+	if err != nil {
+		t.Fatalf("RenderScript: %v", err)
+	}
+	ns2 := newTestNS(t)
+	if out, err := ns2.nftFile(t, script, "-c"); err != nil {
+		t.Fatalf("nft -c -f RenderScript: %v\n%s", err, out)
+	}
+	if out, err := ns2.nftFile(t, script); err != nil {
+		t.Fatalf("nft -f RenderScript: %v\n%s", err, out)
+	}
+	if diff := cmp.Diff(want, normalize(ns2.list(t, "edge"))); diff != "" {
+		t.Errorf("nft list after nft -f RenderScript differs from Render (-Render +nft):\n%s", diff)
+	}
+}
