@@ -74,11 +74,15 @@ func (u *udpLoop) run() error {
 		in[i].Buffers = [][]byte{make([]byte, mdns.MaxMsgSize)}
 		in[i].OOB = make([]byte, 128)
 	}
-	out := make([]ipv4.Message, 0, batchSize)
+	// Replies reuse their buffers and message structs: the hot path
+	// allocates nothing of its own.
+	outs := make([]ipv4.Message, batchSize)
 	bufs := make([][]byte, batchSize)
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, ednsSize)
+		outs[i].Buffers = make([][]byte, 1)
 	}
+	var oob oobCache
 	for {
 		n, err := u.conn.ReadBatch(in, 0)
 		if err != nil {
@@ -91,7 +95,7 @@ func (u *udpLoop) run() error {
 			}
 			return err
 		}
-		out = out[:0]
+		nout := 0
 		cache := u.s.cache.Load()
 		rt := u.s.rt.Load()
 		now := time.Now()
@@ -105,7 +109,7 @@ func (u *udpLoop) run() error {
 				u.s.metrics.limited.WithLabelValues("query").Inc()
 				continue
 			}
-			reply, e := cache.answer(pkt, src, dst, rt, bufs[len(out)][:0])
+			reply, e := cache.answer(pkt, src, dst, rt, bufs[nout][:0])
 			if reply == nil {
 				u.slowPath(append([]byte(nil), pkt...), m.Addr, src, dst, outside)
 				continue
@@ -119,9 +123,11 @@ func (u *udpLoop) run() error {
 				ql.write(queryEntry{Time: now.UTC(), Client: src.String(), Proto: "udp", Name: e.name, Type: mdns.TypeToString[e.qtype],
 					Rcode: rcodeLabel(int(reply[3] & 0x0f)), View: e.view, Source: "cache"})
 			}
-			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr, OOB: u.srcOOB(dst)})
+			o := &outs[nout]
+			o.Buffers[0], o.Addr, o.OOB = reply, m.Addr, oob.get(u, dst)
+			nout++
 		}
-		for len(out) > 0 {
+		for out := outs[:nout]; len(out) > 0; {
 			k, err := u.conn.WriteBatch(out, 0)
 			if err != nil {
 				u.s.metrics.writeErrors.Add(float64(len(out)))
@@ -207,6 +213,21 @@ func questionEnd(b []byte) int {
 		off += 1 + l
 	}
 	return -1
+}
+
+// oobCache keeps the control message of the last destination address:
+// replies mostly leave from the same address, and marshalling it for each
+// one would allocate on the hot path.
+type oobCache struct {
+	dst netip.Addr
+	oob []byte
+}
+
+func (c *oobCache) get(u *udpLoop, dst netip.Addr) []byte {
+	if dst != c.dst || c.oob == nil && dst.IsValid() {
+		c.dst, c.oob = dst, u.srcOOB(dst)
+	}
+	return c.oob
 }
 
 // slowPath hands a packet to the full handler in its own goroutine.
