@@ -309,10 +309,40 @@ func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElem
 	if carried := carriedElements(s, elems, live); len(carried) > 0 {
 		elems = append(slices.Clip(elems), carried...)
 	}
-	kel := kernelElements(s, elems)
-	if !s.Dynamic {
-		sc := setCount{n: len(kel)}
-		for _, k := range kel {
+	// Encode chunk by chunk, reusing one buffer of kernel elements: a
+	// 100k-prefix blocklist is 200k of them.
+	var sc setCount
+	chunk := make([]kelem, 0, maxChunk+1)
+	arena := make([]byte, 0, (maxChunk+1)*16)
+	size := 0
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		label := fmt.Sprintf("set %s: elements %s to %s", s.Name,
+			elementKey(s, elems[chunk[0].src]), elementKey(s, elems[chunk[len(chunk)-1].src]))
+		data, err := setElemMsg(familyInet, b.t.Name, s.Name, id, chunk)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWSETELEM, flags: unix.NLM_F_CREATE, data: data, label: label})
+		// The keys were copied into data; the element being split across
+		// two chunks may still hold keys in the old arena, so start a
+		// new one rather than overwrite it.
+		chunk, arena, size = chunk[:0], make([]byte, 0, cap(arena)), 0
+		return nil
+	}
+	for i, e := range elems {
+		var ks [2]kelem
+		for _, k := range appendKernel(ks[:0], s, e, i, &arena) {
+			if len(chunk) == maxChunk || size+elemSize(k) > maxChunkBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			chunk = append(chunk, k)
+			size += elemSize(k)
+			sc.n++
 			if !s.Interval || k.end {
 				sc.quick++
 			}
@@ -323,79 +353,65 @@ func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElem
 				}
 			}
 		}
-		b.counts[s.Name] = sc
 	}
-	for start := 0; start < len(kel); {
-		end, size := start, 0
-		for end < len(kel) && end-start < maxChunk {
-			size += elemSize(kel[end])
-			if size > maxChunkBytes && end > start {
-				break
-			}
-			end++
-		}
-		label := fmt.Sprintf("set %s: elements %s to %s", s.Name,
-			elementKey(s, elems[kel[start].src]), elementKey(s, elems[kel[end-1].src]))
-		data, err := setElemMsg(familyInet, b.t.Name, s.Name, id, kel[start:end])
-		if err != nil {
-			return fmt.Errorf("%s: %w", label, err)
-		}
-		b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWSETELEM, flags: unix.NLM_F_CREATE, data: data, label: label})
-		start = end
+	if err := flush(); err != nil {
+		return err
+	}
+	if !s.Dynamic {
+		b.counts[s.Name] = sc
 	}
 	return nil
 }
 
 // kernelElements encodes elements as the kernel stores them.
 func kernelElements(s *ruleset.Set, elems []ruleset.Element) []kelem {
-	n := len(elems)
-	if s.Interval {
-		n *= 2
-	}
-	out := make([]kelem, 0, n)
-	keyLen := 2
-	if s.Type != ruleset.InetService {
-		keyLen = addrBits(s) / 8
-	}
-	// One backing array for all keys: 200k small allocations add up.
-	arena := make([]byte, 0, n*keyLen)
-	key := func(b []byte) []byte {
-		arena = append(arena, b...)
-		return arena[len(arena)-len(b) : len(arena) : len(arena)]
-	}
+	var out []kelem
+	var arena []byte
 	for i, e := range elems {
-		var start, end []byte
-		hasEnd := false
-		if s.Type == ruleset.InetService {
-			start = key(binary.BigEndian.AppendUint16(nil, e.Port))
-			if pe := portEnd(e); s.Interval && pe != 0xffff {
-				end, hasEnd = key(binary.BigEndian.AppendUint16(nil, pe+1)), true
-			}
-		} else {
-			var a [16]byte
-			raw := e.Prefix.Addr().As16()
-			n := keyLen
-			copy(a[:], raw[16-n:])
-			start = key(a[:n])
-			if s.Interval {
-				// The first address after the prefix: set the host bits,
-				// add one.
-				for b := e.Prefix.Bits(); b < n*8; b++ {
-					a[b/8] |= 0x80 >> (b % 8)
-				}
-				if inc, ok := increment(a[:n]); ok {
-					end, hasEnd = key(inc), true
-				}
-			}
-		}
-		out = append(out, kelem{key: start, timeout: e.Timeout, comment: e.Comment, src: i})
-		// The kernel refuses a timeout on an end element; when the start
-		// expires, garbage collection takes the end with it.
-		if hasEnd {
-			out = append(out, kelem{key: end, end: true, src: i})
-		}
+		out = appendKernel(out, s, e, i, &arena)
 	}
 	return out
+}
+
+// appendKernel appends element i's kernel elements to dst: the key, and
+// for an interval the end element (the first key after it). Keys are
+// carved out of *arena.
+func appendKernel(dst []kelem, s *ruleset.Set, e ruleset.Element, i int, arena *[]byte) []kelem {
+	key := func(b []byte) []byte {
+		*arena = append(*arena, b...)
+		a := *arena
+		return a[len(a)-len(b) : len(a) : len(a)]
+	}
+	var start, end []byte
+	if s.Type == ruleset.InetService {
+		start = key(binary.BigEndian.AppendUint16(nil, e.Port))
+		if pe := portEnd(e); s.Interval && pe != 0xffff {
+			end = key(binary.BigEndian.AppendUint16(nil, pe+1))
+		}
+	} else {
+		n := addrBits(s) / 8
+		var a [16]byte
+		raw := e.Prefix.Addr().As16()
+		copy(a[:], raw[16-n:])
+		start = key(a[:n])
+		if s.Interval {
+			// The first address after the prefix: set the host bits, add
+			// one.
+			for b := e.Prefix.Bits(); b < n*8; b++ {
+				a[b/8] |= 0x80 >> (b % 8)
+			}
+			if inc, ok := increment(a[:n]); ok {
+				end = key(inc)
+			}
+		}
+	}
+	dst = append(dst, kelem{key: start, timeout: e.Timeout, comment: e.Comment, src: i})
+	// The kernel refuses a timeout on an end element; when the start
+	// expires, garbage collection takes the end with it.
+	if end != nil {
+		dst = append(dst, kelem{key: end, end: true, src: i})
+	}
+	return dst
 }
 
 // increment returns key+1; false when key is all ones (an interval that
@@ -480,6 +496,9 @@ func (b *builder) addRule(chain string, lr lowered, label string) error {
 	r := lr.rule
 	var l exprs
 	for i, s := range lr.stmts {
+		if s.omit {
+			continue
+		}
 		if s.depNF != "" {
 			l.add(&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfprotos[s.depNF]}})
 		}
@@ -568,7 +587,18 @@ func (b *builder) addMatch(l *exprs, s stmt, label string) error {
 			l.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Invert: neg})
 			return nil
 		}
-		if len(m.Prefixes) == 1 {
+		if !s.set && s.ranges != nil {
+			r := s.ranges[0]
+			l.load(expr.PayloadBaseNetworkHeader, off, n)
+			if neg {
+				l.add(&expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: r.first.AsSlice(), ToData: r.last.AsSlice()})
+			} else {
+				l.add(&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: r.first.AsSlice()},
+					&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: r.last.AsSlice()})
+			}
+			return nil
+		}
+		if !s.set {
 			// nft's code: a byte-aligned prefix loads only its bytes, any
 			// other is masked.
 			p := m.Prefixes[0]
@@ -584,15 +614,21 @@ func (b *builder) addMatch(l *exprs, s stmt, label string) error {
 			return nil
 		}
 		l.load(expr.PayloadBaseNetworkHeader, off, n)
-		set := &ruleset.Set{Type: addrSetType(s.family)}
-		elems := make([]ruleset.Element, len(m.Prefixes))
-		interval := false
-		for i, p := range m.Prefixes {
-			elems[i] = ruleset.Element{Prefix: p}
-			interval = interval || p.Bits() != p.Addr().BitLen()
+		var keys []kelem
+		interval := s.ranges != nil
+		if interval {
+			for _, r := range s.ranges {
+				keys = append(keys, kelem{key: r.first.AsSlice()})
+				if end, ok := increment(r.last.AsSlice()); ok {
+					keys = append(keys, kelem{key: end, end: true})
+				}
+			}
+		} else {
+			for _, p := range m.Prefixes {
+				keys = append(keys, kelem{key: p.Addr().AsSlice()})
+			}
 		}
-		set.Interval = interval
-		lookup, err := b.anonSet(label, keyType(set.Type), interval, kernelElements(set, elems), neg)
+		lookup, err := b.anonSet(label, keyType(addrSetType(s.family)), interval, keys, neg)
 		if err != nil {
 			return err
 		}
@@ -607,7 +643,7 @@ func (b *builder) addMatch(l *exprs, s stmt, label string) error {
 			l.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Invert: neg})
 			return nil
 		}
-		if len(m.Ports) == 1 {
+		if !s.set {
 			p := m.Ports[0]
 			switch {
 			case p.From == p.To:

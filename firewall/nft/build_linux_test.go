@@ -118,6 +118,76 @@ func TestBuildChunks(t *testing.T) {
 	}
 }
 
+// TestBuildElementKeys: the chunked messages carry exactly the kernel
+// elements of the set, in order, across chunk boundaries that split an
+// interval's start from its end.
+func TestBuildElementKeys(t *testing.T) {
+	var es []ruleset.Element
+	for i := range 1501 {
+		e := ruleset.Element{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}
+		if i%7 == 0 {
+			e.Timeout, e.Comment = time.Hour, strings.Repeat("x", 90)
+		}
+		es = append(es, e)
+	}
+	set := &ruleset.Set{Name: "block", Type: ruleset.IPv4Addr, Interval: true, Timeout: true, Elements: es}
+	r := &ruleset.Ruleset{Table: "edge", Sets: []*ruleset.Set{set}}
+	b, err := build(r, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kernelElements(set, es)
+	var got []kelem
+	for _, m := range b.msgs {
+		if m.typ == unix.NFT_MSG_NEWSETELEM {
+			got = append(got, decodeElemMsg(t, m.data)...)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("messages carry %d kernel elements, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i].key, want[i].key) || got[i].end != want[i].end || got[i].timeout != want[i].timeout || got[i].comment != want[i].comment {
+			t.Fatalf("kernel element %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// decodeElemMsg decodes the elements of a NEWSETELEM message.
+func decodeElemMsg(t *testing.T, data []byte) []kelem {
+	t.Helper()
+	attrs := func(b []byte, fn func(typ uint16, v []byte)) {
+		for len(b) >= 4 {
+			n := int(binary.NativeEndian.Uint16(b))
+			fn(binary.NativeEndian.Uint16(b[2:])&^unix.NLA_F_NESTED, b[4:n])
+			b = b[nlAlign(n):]
+		}
+	}
+	var out []kelem
+	attrs(data[4:], func(typ uint16, v []byte) {
+		if typ != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
+			return
+		}
+		attrs(v, func(_ uint16, item []byte) {
+			var k kelem
+			attrs(item, func(typ uint16, v []byte) {
+				switch typ {
+				case unix.NFTA_SET_ELEM_KEY:
+					attrs(v, func(_ uint16, key []byte) { k.key = append([]byte(nil), key...) })
+				case unix.NFTA_SET_ELEM_FLAGS:
+					k.end = binary.BigEndian.Uint32(v)&unix.NFT_SET_ELEM_INTERVAL_END != 0
+				case unix.NFTA_SET_ELEM_TIMEOUT:
+					k.timeout = time.Duration(binary.BigEndian.Uint64(v)) * time.Millisecond
+				case unix.NFTA_SET_ELEM_USERDATA:
+					k.comment = strings.TrimRight(string(v[2:]), "\x00")
+				}
+			})
+			out = append(out, k)
+		})
+	})
+	return out
+}
+
 // countListElems counts the elements of a NEWSETELEM message.
 func countListElems(t *testing.T, data []byte) int {
 	t.Helper()

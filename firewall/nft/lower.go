@@ -15,16 +15,28 @@ import (
 // them and the applier turns them into expressions. Both walk the same
 // list, so the text and the kernel's rule cannot drift apart.
 //
-// Lowering also decides what nft decides when it compiles a rule, so that
-// what the applier sends lists exactly like the rendered text:
+// Lowering also does what nft does when it compiles and lists a rule, so
+// that what the applier sends lists exactly as Render prints it, and
+// Render's text, loaded with nft -f, lists as itself (the oracle and
+// round-trip tests hold both):
 //   - the implicit dependencies nft adds (meta nfproto before ip saddr in
-//     an inet table, meta l4proto before tcp dport, both before icmp type);
-//   - the explicit matches nft folds away when listing, because it reads
-//     them as such a dependency (`meta l4proto tcp tcp dport 22` lists as
-//     `tcp dport 22`; a `meta nfproto ipv4` before a reject lists as
-//     `reject with icmp port-unreachable`);
+//     an inet table, meta l4proto before tcp dport, both before icmp
+//     type);
+//   - the explicit matches nft folds away when listing, reading them as
+//     such a dependency (`meta l4proto tcp tcp dport 22` lists as
+//     `tcp dport 22`; `meta nfproto ipv4 reject` as `reject with icmp
+//     port-unreachable`), and the redundant ones it would list
+//     differently (a second `meta nfproto ipv4`);
 //   - which reject a rule gets: ICMP port unreachable when the family is
-//     known, ICMPX otherwise.
+//     known, ICMPX otherwise;
+//   - anonymous interval sets with adjacent values merged (nft's parser
+//     merges them), and one value left is a plain comparison;
+//   - a single source and destination port of one protocol next to each
+//     other, source first (nft merges them into one load).
+//
+// What nft could not read back (a port of one protocol after a set of
+// protocols, two single ports of the same direction, raw th ports in
+// both directions) is refused with an error naming the match.
 
 type stmtKind int
 
@@ -48,6 +60,9 @@ type stmt struct {
 	// hidden is set on an explicit match that nft lists as part of a later
 	// statement: it is sent but not printed.
 	hidden bool
+	// omit is set on an explicit match a later one implies and sends as
+	// its dependency: it is neither sent nor printed.
+	omit bool
 	// depNF and depL4 are implicit meta nfproto / meta l4proto
 	// dependencies sent right before the statement.
 	depNF, depL4 string
@@ -57,6 +72,77 @@ type stmt struct {
 	// family is the network family: the meter's key, the reject's ICMP
 	// flavour ("" for ICMPX), the address match's.
 	family string
+	// set is true when an address or port match still has several
+	// values once de-duplicated and merged: a lookup in an anonymous set.
+	// (One value left is a plain comparison, as nft makes of a set of
+	// one it parses.)
+	set bool
+	// ranges are the intervals of an address match with prefixes: nft
+	// merges adjacent ones in an anonymous interval set (and lists a
+	// merged interval as a prefix when it is one, else as first-last), so
+	// the applier sends them merged too. A single interval that is not a
+	// prefix is compared as a range. Port ranges merge in m.Ports.
+	ranges []addrRange
+}
+
+// addrRange is an interval of addresses, both ends included.
+type addrRange struct{ first, last netip.Addr }
+
+// mergeRanges turns sorted, disjoint prefixes into intervals, adjacent
+// ones merged.
+func mergeRanges(ps []netip.Prefix) []addrRange {
+	var out []addrRange
+	for _, p := range ps {
+		first, last := p.Addr(), lastOf(p)
+		if n := len(out); n > 0 && out[n-1].last.Next() == first {
+			out[n-1].last = last
+			continue
+		}
+		out = append(out, addrRange{first, last})
+	}
+	return out
+}
+
+// lastOf is the last address of p.
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// prefix returns the interval as a prefix, if it is one.
+func (r addrRange) prefix() (netip.Prefix, bool) {
+	for bits := 0; bits <= r.first.BitLen(); bits++ {
+		p := netip.PrefixFrom(r.first, bits)
+		if p.Masked().Addr() == r.first && lastOf(p) == r.last {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// String prints the interval as nft does: as a prefix when it is one.
+func (r addrRange) String() string {
+	if p, ok := r.prefix(); ok {
+		return prefixString(p)
+	}
+	return r.first.String() + "-" + r.last.String()
+}
+
+// mergePorts merges adjacent port ranges (sorted and disjoint).
+func mergePorts(ps []ruleset.PortRange) []ruleset.PortRange {
+	out := ps[:0]
+	for _, p := range ps {
+		if n := len(out); n > 0 && uint32(out[n-1].To)+1 == uint32(p.From) {
+			out[n-1].To = p.To
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // lowered is a rule ready to render or build.
@@ -102,14 +188,22 @@ func lowerRule(r *ruleset.Rule, sets map[string]*ruleset.Set, flowtable *ruleset
 	if err := checkString("id", r.ID, 128); err != nil {
 		return lr, err
 	}
-	ctx := lowerCtx{pendNF: -1, pendL4: -1, l4At: -1}
-	for i := range r.Matches {
-		s, err := lowerMatch(&ctx, r.Matches[i], sets, lr.stmts)
-		if err != nil {
-			return lr, fmt.Errorf("match %d (%s): %w", i+1, r.Matches[i].Kind, err)
-		}
-		lr.stmts = append(lr.stmts, s)
+	ctx, stmts, err := lowerMatches(r.Matches, sets)
+	if err != nil {
+		return lr, err
 	}
+	// nft merges a single source and a single destination port of one
+	// protocol into one load and lists them together, source first, where
+	// the source port was. Put them there, so that the text nft lists is
+	// the text it reads back.
+	if matches, moved, err := mergePortOrder(r.Matches, stmts); err != nil {
+		return lr, err
+	} else if moved {
+		if ctx, stmts, err = lowerMatches(matches, sets); err != nil {
+			return lr, err
+		}
+	}
+	lr.stmts = stmts
 	if m := r.Meter; m != nil {
 		fam, err := familyOf(m.Family)
 		if err != nil {
@@ -150,7 +244,7 @@ func lowerRule(r *ruleset.Rule, sets map[string]*ruleset.Set, flowtable *ruleset
 		lr.stmts = append(lr.stmts, stmt{kind: stLog})
 	}
 	if n := r.NAT; n != nil {
-		if err := checkNAT(&ctx, n); err != nil {
+		if err := checkNAT(ctx, n); err != nil {
 			return lr, err
 		}
 		lr.stmts = append(lr.stmts, stmt{kind: stNAT})
@@ -190,6 +284,70 @@ func lowerRule(r *ruleset.Rule, sets map[string]*ruleset.Set, flowtable *ruleset
 		return lr, errors.New("rule has neither matches nor statements")
 	}
 	return lr, nil
+}
+
+func lowerMatches(matches []ruleset.Match, sets map[string]*ruleset.Set) (*lowerCtx, []stmt, error) {
+	ctx := &lowerCtx{pendNF: -1, pendL4: -1, l4At: -1}
+	var stmts []stmt
+	for i := range matches {
+		s, err := lowerMatch(ctx, matches[i], sets, stmts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("match %d (%s): %w", i+1, matches[i].Kind, err)
+		}
+		stmts = append(stmts, s)
+	}
+	return ctx, stmts, nil
+}
+
+// mergePortOrder returns the matches with a single destination port
+// moved right after the single source port of the same protocol, and
+// whether that changed anything.
+func mergePortOrder(matches []ruleset.Match, stmts []stmt) ([]ruleset.Match, bool, error) {
+	single := func(s stmt, kind ruleset.MatchKind) bool {
+		return s.kind == stMatch && s.m.Kind == kind && !s.m.Negate && s.m.Set == "" && !s.set && s.m.Ports[0].From == s.m.Ports[0].To
+	}
+	sp, dp := -1, -1
+	for i, s := range stmts {
+		for _, k := range []struct {
+			kind ruleset.MatchKind
+			at   *int
+		}{{ruleset.SPort, &sp}, {ruleset.DPort, &dp}} {
+			if !single(s, k.kind) {
+				continue
+			}
+			if *k.at >= 0 {
+				return nil, false, fmt.Errorf("two single %s matches; merge them into one list", k.kind)
+			}
+			*k.at = i
+		}
+	}
+	if sp < 0 || dp < 0 {
+		return matches, false, nil
+	}
+	if stmts[sp].proto == "" || stmts[dp].proto == "" {
+		return nil, false, errors.New("a single source and a single destination port without tcp or udp: nft would merge them into a raw @th match; name the protocol")
+	}
+	if stmts[sp].proto != stmts[dp].proto || dp == sp+1 {
+		return matches, false, nil
+	}
+	// Both keep the protocol they were read with; a raw th port that
+	// moves ahead of the match that named the protocol would lose it.
+	proto := []string{stmts[sp].proto}
+	out := make([]ruleset.Match, 0, len(matches))
+	for i, m := range matches {
+		switch i {
+		case dp:
+			continue
+		case sp:
+			m.Protos = proto
+			d := matches[dp]
+			d.Protos = proto
+			out = append(out, m, d)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, true, nil
 }
 
 // needNF makes s depend on network family fam: an implicit dependency if
@@ -258,6 +416,15 @@ func lowerMatch(ctx *lowerCtx, m ruleset.Match, sets map[string]*ruleset.Set, st
 				return s, err
 			}
 			m.Prefixes = ps
+			if len(ps) > 1 && slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Bits() != p.Addr().BitLen() }) {
+				s.ranges = mergeRanges(ps)
+				if len(s.ranges) == 1 {
+					if p, ok := s.ranges[0].prefix(); ok {
+						m.Prefixes, s.ranges = []netip.Prefix{p}, nil
+					}
+				}
+			}
+			s.set = len(s.ranges) > 1 || s.ranges == nil && len(m.Prefixes) > 1
 		}
 		if err := ctx.needNF(&s, stmts, fam); err != nil {
 			return s, err
@@ -272,10 +439,22 @@ func lowerMatch(ctx *lowerCtx, m ruleset.Match, sets map[string]*ruleset.Set, st
 			ctx.l4Set = "{ " + strings.Join(protos, ", ") + " }"
 		}
 		if !m.Negate && len(protos) == 1 {
-			if ctx.l4 != "" && ctx.l4 != protos[0] {
+			switch ctx.l4 {
+			case "":
+				ctx.l4, ctx.pendL4, ctx.l4At = protos[0], idx, idx
+				// nft reads an ICMP protocol as implying its family and
+				// folds a meta nfproto of that family before it.
+				if implied := map[string]string{"icmp": "ipv4", "ipv6-icmp": "ipv6"}[protos[0]]; implied != "" && ctx.pendNF >= 0 && ctx.nf == implied {
+					stmts[ctx.pendNF].hidden = true
+					ctx.pendNF = -1
+				}
+			case protos[0]:
+				// Already known: redundant, and nft would list a second
+				// one differently from the first.
+				s.omit = true
+			default:
 				return s, fmt.Errorf("%s after a match that limits the rule to %s", protos[0], ctx.l4)
 			}
-			ctx.l4, ctx.pendL4, ctx.l4At = protos[0], idx, idx
 		}
 	case ruleset.DPort, ruleset.SPort:
 		proto := ""
@@ -317,7 +496,11 @@ func lowerMatch(ctx *lowerCtx, m ruleset.Match, sets map[string]*ruleset.Set, st
 			if err != nil {
 				return s, err
 			}
+			if len(ports) > 1 && slices.ContainsFunc(ports, func(p ruleset.PortRange) bool { return p.From != p.To }) {
+				ports = mergePorts(ports)
+			}
 			m.Ports = ports
+			s.set = len(ports) > 1
 		}
 	case ruleset.CtState, ruleset.CtStatus:
 		table := ctStates
@@ -345,15 +528,26 @@ func lowerMatch(ctx *lowerCtx, m ruleset.Match, sets map[string]*ruleset.Set, st
 			return s, errAfterSet(proto, ctx.l4Set)
 		}
 		switch {
+		case ctx.l4 == proto && ctx.nf == "" && ctx.pendL4 >= 0:
+			// An explicit meta l4proto and no family yet: nft lists the
+			// rule without the meta l4proto but could then not tell the
+			// family (a reject after it lists as plain ICMPX), and its
+			// text would compile differently. The ICMP match implies the
+			// meta l4proto: drop it and add both dependencies here, as
+			// nft compiles the listed text.
+			stmts[ctx.pendL4].omit = true
+			ctx.pendL4 = -1
+			if err := ctx.needNF(&s, stmts, fam); err != nil {
+				return s, err
+			}
+			s.depL4 = proto
+			ctx.l4At = idx
 		case ctx.l4 == proto:
 			// nft adds no dependency after an explicit meta l4proto; the
 			// listing folds that match (and a meta nfproto before it).
-			// The family is known all the same: nft reads the listed
-			// text as an ICMP match of that family.
-			if ctx.nf != "" && ctx.nf != fam {
+			if ctx.nf != fam {
 				return s, fmt.Errorf("%s after a match that limits the rule to %s", fam, ctx.nf)
 			}
-			ctx.nf = fam
 			if ctx.pendL4 >= 0 {
 				stmts[ctx.pendL4].hidden = true
 				ctx.pendL4 = -1
@@ -381,10 +575,14 @@ func lowerMatch(ctx *lowerCtx, m ruleset.Match, sets map[string]*ruleset.Set, st
 			ctx.nfSet = "{ " + strings.Join(vals, ", ") + " }"
 		}
 		if !m.Negate && len(vals) == 1 {
-			if ctx.nf != "" && ctx.nf != vals[0] {
+			switch ctx.nf {
+			case "":
+				ctx.nf, ctx.pendNF = vals[0], idx
+			case vals[0]:
+				s.omit = true // already known, as for meta l4proto
+			default:
 				return s, fmt.Errorf("%s after a match that limits the rule to %s", vals[0], ctx.nf)
 			}
-			ctx.nf, ctx.pendNF = vals[0], idx
 		}
 	default:
 		return s, fmt.Errorf("unknown match kind %q", m.Kind)
@@ -438,6 +636,9 @@ func checkNAT(ctx *lowerCtx, n *ruleset.NAT) error {
 	}
 	if n.Port == 0 && n.PortEnd != 0 {
 		return fmt.Errorf("%s port range without a first port", n.Kind)
+	}
+	if n.Port != 0 && ctx.l4 == "" && ctx.l4Set == "" {
+		return fmt.Errorf("%s to a port needs a match on the transport protocol (not a negated one) first", n.Kind)
 	}
 	return nil
 }

@@ -26,6 +26,19 @@ func TestOracle(t *testing.T) {
 		t.Errorf("nft list after Apply differs from Render (-Render +nft):\n%s", diff)
 	}
 
+	// Every counter reads back by rule ID, whatever else the rule holds.
+	counters, err := ReadCounters(ns.conn, "edge")
+	if err != nil {
+		t.Fatalf("ReadCounters: %v", err)
+	}
+	for _, c := range r.Chains {
+		for _, rule := range c.Rules {
+			if _, ok := counters[rule.ID]; ok != rule.Counter {
+				t.Errorf("ReadCounters has rule %q: %v, want %v", rule.ID, ok, rule.Counter)
+			}
+		}
+	}
+
 	script, err := RenderScript(r)
 	if err != nil {
 		t.Fatalf("RenderScript: %v", err)

@@ -68,8 +68,8 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 		}
 		return out
 	}
-	v4 := []string{"192.0.2.1", "192.0.2.0/24", "198.51.100.0/22", "203.0.113.128/25", "10.16.0.0/12", "100.64.0.0/10", "0.0.0.0/0"}
-	v6 := []string{"2001:db8::1", "2001:db8::/32", "2001:db8:1::/48", "fd00::/8", "2001:db8::/33", "fe80::/10"}
+	v4 := []string{"192.0.2.1", "192.0.2.0/24", "192.0.3.0/24", "192.0.2.2", "198.51.100.0/22", "203.0.113.128/25", "10.16.0.0/12", "100.64.0.0/10", "0.0.0.0/0"}
+	v6 := []string{"2001:db8::1", "2001:db8::/32", "2001:db8:1::/48", "fd00::/8", "2001:db8::/33", "2001:db8:8000::/33", "fe80::/10"}
 	randMatch := func() ruleset.Match {
 		neg := rng.IntN(4) == 0
 		switch rng.IntN(13) {
@@ -96,7 +96,7 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 				return m
 			}
 			var rs []ruleset.PortRange
-			for _, p := range pick([]string{"22", "53", "80", "443", "1000-2000", "3000-3001", "65535"}) {
+			for _, p := range pick([]string{"22", "23", "53", "80", "443", "1000-2000", "2001", "2999", "3000-3001", "65535"}) {
 				a, b, _ := strings.Cut(p, "-")
 				from, _ := strconv.Atoi(a)
 				to := from

@@ -1,7 +1,6 @@
 package nft
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -43,78 +42,6 @@ func RenderScript(r *ruleset.Ruleset) (string, error) {
 	fmt.Fprintf(&b, "table inet %s {\n}\ndelete table inet %s\n", r.Table, r.Table)
 	b.WriteString(Render(r))
 	return b.String(), nil
-}
-
-// Check reports, naming the rule, set or chain, anything in r that the
-// kernel or nft would refuse or that could not round-trip through nft's
-// text syntax: r.Validate's errors, names nft reads as keywords, strings
-// with quotes, conflicting protocol matches, overlapping port ranges,
-// unknown ICMP types and levels. Apply checks before it sends anything.
-func Check(r *ruleset.Ruleset) error {
-	_, err := prepare(r)
-	return err
-}
-
-// prepared is a checked ruleset with what checking computed, for Apply.
-type prepared struct {
-	sets  map[string]*ruleset.Set
-	elems map[string][]ruleset.Element // canonical, by set name
-	rules map[*ruleset.Rule]lowered
-}
-
-func prepare(r *ruleset.Ruleset) (*prepared, error) {
-	if r == nil {
-		return nil, errors.New("nil ruleset")
-	}
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	if err := checkName("table", r.Table); err != nil {
-		return nil, err
-	}
-	p := &prepared{sets: setsByName(r), elems: map[string][]ruleset.Element{}, rules: map[*ruleset.Rule]lowered{}}
-	for _, s := range r.Sets {
-		if err := checkSet(s); err != nil {
-			return nil, err
-		}
-		elems, err := canonElements(s)
-		if err != nil {
-			return nil, fmt.Errorf("set %s: %w", s.Name, err)
-		}
-		p.elems[s.Name] = elems
-	}
-	if ft := r.Flowtable; ft != nil {
-		if err := checkName("flowtable", ft.Name); err != nil {
-			return nil, err
-		}
-		if len(ft.Devices) == 0 {
-			return nil, fmt.Errorf("flowtable %s: no devices", ft.Name)
-		}
-		if _, err := normIfnames(ft.Devices); err != nil {
-			return nil, fmt.Errorf("flowtable %s: %w", ft.Name, err)
-		}
-	}
-	for _, c := range r.Chains {
-		if err := checkName("chain", c.Name); err != nil {
-			return nil, err
-		}
-		if c.Hook != "" {
-			if _, ok := hookNums[c.Hook]; !ok {
-				return nil, fmt.Errorf("chain %s: hook %q; use prerouting, input, forward, output or postrouting", c.Name, c.Hook)
-			}
-			if c.Type != "" && c.Type != ruleset.Filter && c.Type != ruleset.NATType {
-				return nil, fmt.Errorf("chain %s: type %q; use filter or nat", c.Name, c.Type)
-			}
-		}
-		for _, rule := range c.Rules {
-			lr, err := lowerRule(rule, p.sets, r.Flowtable)
-			if err != nil {
-				return nil, fmt.Errorf("chain %s: rule %q: %w", c.Name, rule.ID, err)
-			}
-			p.rules[rule] = lr
-		}
-	}
-	return p, nil
 }
 
 func setsByName(r *ruleset.Ruleset) map[string]*ruleset.Set {
@@ -233,7 +160,7 @@ func renderRule(lr lowered, counters map[string]Counter) string {
 	r := lr.rule
 	var parts []string
 	for _, s := range lr.stmts {
-		if s.hidden {
+		if s.hidden || s.omit {
 			continue
 		}
 		switch s.kind {
@@ -281,11 +208,17 @@ func renderMatch(s stmt) string {
 		if m.Set != "" {
 			return fmt.Sprintf("%s %s %s@%s", m.Family, m.Kind, op, m.Set)
 		}
-		vals := make([]string, len(m.Prefixes))
-		for i, p := range m.Prefixes {
-			vals[i] = prefixString(p)
+		var vals []string
+		if s.ranges != nil {
+			for _, r := range s.ranges {
+				vals = append(vals, r.String())
+			}
+		} else {
+			for _, p := range m.Prefixes {
+				vals = append(vals, prefixString(p))
+			}
 		}
-		return fmt.Sprintf("%s %s %s%s", m.Family, m.Kind, op, list(vals))
+		return fmt.Sprintf("%s %s %s%s", m.Family, m.Kind, op, valueList(vals, s.set))
 	case ruleset.DPort, ruleset.SPort:
 		proto := s.proto
 		if proto == "" {
@@ -298,7 +231,7 @@ func renderMatch(s stmt) string {
 		for i, p := range m.Ports {
 			vals[i] = portRangeString(p)
 		}
-		return fmt.Sprintf("%s %s %s%s", proto, m.Kind, op, list(vals))
+		return fmt.Sprintf("%s %s %s%s", proto, m.Kind, op, valueList(vals, s.set))
 	case ruleset.L4Proto:
 		return fmt.Sprintf("meta l4proto %s%s", op, list(m.Protos))
 	case ruleset.NFProto:
@@ -327,7 +260,13 @@ func quote(s string) string { return `"` + s + `"` }
 
 // list prints one value as itself and several as an anonymous set.
 func list(vals []string) string {
-	if len(vals) == 1 {
+	return valueList(vals, len(vals) > 1)
+}
+
+// valueList prints values as an anonymous set when set, else the one
+// value.
+func valueList(vals []string, set bool) string {
+	if !set {
 		return vals[0]
 	}
 	return "{ " + strings.Join(vals, ", ") + " }"
@@ -410,13 +349,4 @@ func renderVerdict(r *ruleset.Rule, family string) string {
 		return "reject"
 	}
 	return string(r.Verdict)
-}
-
-// lowered returns a rule's lowered form if p has it.
-func (p *prepared) lowered(r *ruleset.Rule) (lowered, bool) {
-	if p == nil {
-		return lowered{}, false
-	}
-	lr, ok := p.rules[r]
-	return lr, ok
 }

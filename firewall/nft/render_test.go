@@ -213,6 +213,13 @@ func TestCheck(t *testing.T) {
 		{"nat address", func(r *ruleset.Ruleset) {
 			rule(r).NAT = &ruleset.NAT{Kind: ruleset.SNAT, Family: "ip", Addr: netip.MustParseAddr("2001:db8::1")}
 		}, "snat ip to 2001:db8::1: not an ipv4 address"},
+		{"raw ports", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{ports(ruleset.DPort, "", false, port(53)), ports(ruleset.SPort, "", false, port(53))}
+		}, "nft would merge them into a raw @th match"},
+		{"nat port after a negated protocol", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(true, "tcp")}
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.Redirect, Port: 53}
+		}, "redirect to a port needs a match on the transport protocol"},
 		{"masquerade address", func(r *ruleset.Ruleset) {
 			rule(r).NAT = &ruleset.NAT{Kind: ruleset.Masquerade, Addr: netip.MustParseAddr("192.0.2.1")}
 		}, "masquerade takes no address"},

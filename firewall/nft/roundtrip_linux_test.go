@@ -15,8 +15,9 @@ import (
 
 // TestRoundTrip generates random rules from every match kind and
 // statement (EDGE_NFT_SEED picks another seed), keeps those Check
-// accepts, and checks that nft parses RenderScript's text (nft -c) and
-// that the applied table lists exactly as Render prints it.
+// accepts, and checks that nft parses RenderScript's text (nft -c), that
+// the applied table lists exactly as Render prints it, and that the text
+// loaded with nft -f lists as itself.
 func TestRoundTrip(t *testing.T) {
 	seed := uint64(1)
 	if s := os.Getenv("EDGE_NFT_SEED"); s != "" {
@@ -38,7 +39,16 @@ func TestRoundTrip(t *testing.T) {
 	want := strings.Split(Render(r), "\n")
 	got := strings.Split(normalize(ns.list(t, "edge")), "\n")
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("nft list differs from Render (-Render +nft):\n%s", diff)
+		t.Errorf("nft list after Apply differs from Render (-Render +nft):\n%s", diff)
+	}
+	// Render's text is a fixed point of nft: loaded with nft -f, it lists
+	// as itself (the boot-time path).
+	if out, err := ns.nftFile(t, script); err != nil {
+		t.Fatalf("nft -f RenderScript: %v\n%s", err, out)
+	}
+	got = strings.Split(normalize(ns.list(t, "edge")), "\n")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("nft list after nft -f RenderScript differs from Render (-Render +nft):\n%s", diff)
 	}
 
 	// The empty table, and a table of empty sets and chains.

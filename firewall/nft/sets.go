@@ -16,17 +16,24 @@ import (
 // inside another one dropped, since the kernel refuses overlapping
 // intervals. Blocklists gathered from several feeds overlap routinely.
 func canonElements(s *ruleset.Set) ([]ruleset.Element, error) {
-	out := make([]ruleset.Element, 0, len(s.Elements))
-	for _, e := range s.Elements {
+	// Check every element and sort small keys rather than the 64-byte
+	// elements (a blocklist has 100k of them); ties keep the input order
+	// so that the first of duplicates wins.
+	keys := make([]sortKey, 0, len(s.Elements))
+	for i := range s.Elements {
+		e := &s.Elements[i]
 		if e.Timeout != 0 && !s.Timeout {
-			return nil, fmt.Errorf("element %s has a timeout but the set has no timeout flag", elementKey(s, e))
+			return nil, fmt.Errorf("element %s has a timeout but the set has no timeout flag", elementKey(s, *e))
 		}
 		if e.Timeout < 0 {
-			return nil, fmt.Errorf("element %s: negative timeout", elementKey(s, e))
+			return nil, fmt.Errorf("element %s: negative timeout", elementKey(s, *e))
 		}
-		if err := checkString("element comment", e.Comment, 128); err != nil {
-			return nil, err
+		if e.Comment != "" {
+			if err := checkString("element comment", e.Comment, 128); err != nil {
+				return nil, err
+			}
 		}
+		k := sortKey{idx: int32(i)}
 		switch s.Type {
 		case ruleset.IPv4Addr, ruleset.IPv6Addr:
 			p := e.Prefix
@@ -36,33 +43,80 @@ func canonElements(s *ruleset.Set) ([]ruleset.Element, error) {
 			if !s.Interval && p.Bits() != p.Addr().BitLen() {
 				return nil, fmt.Errorf("network %v in a set without the interval flag", p)
 			}
-			e.Prefix = p.Masked()
-			e.Port, e.PortEnd = 0, 0
+			a := p.Masked().Addr().As16()
+			k.hi, k.lo, k.bits = binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]), uint64(p.Bits())
 		case ruleset.InetService:
-			if e.PortEnd == e.Port {
-				e.PortEnd = 0
-			}
-			if e.PortEnd != 0 && (!s.Interval || e.PortEnd < e.Port) {
+			if e.PortEnd != 0 && e.PortEnd != e.Port && (!s.Interval || e.PortEnd < e.Port) {
 				return nil, fmt.Errorf("bad port range %d-%d (ranges need an interval set)", e.Port, e.PortEnd)
 			}
-			e.Prefix = netip.Prefix{}
+			k.lo, k.bits = uint64(e.Port), ^uint64(portEnd(*e))
 		default:
 			return nil, fmt.Errorf("unknown set type %q", s.Type)
 		}
-		out = append(out, e)
+		keys = append(keys, k)
 	}
-	// Sort small keys rather than the 64-byte elements; ties keep the
-	// input order so that the first of duplicates wins.
-	keys := make([]sortKey, len(out))
-	for i, e := range out {
-		k := sortKey{idx: int32(i)}
+	order := sortOrder(s.Type, keys)
+	kept := make([]ruleset.Element, 0, len(keys))
+	for _, idx := range order {
+		e := s.Elements[idx]
 		if s.Type == ruleset.InetService {
-			k.lo, k.bits = uint64(e.Port), ^uint64(portEnd(e))
+			if e.PortEnd == e.Port {
+				e.PortEnd = 0
+			}
+			e.Prefix = netip.Prefix{}
 		} else {
-			a := e.Prefix.Addr().As16()
-			k.hi, k.lo, k.bits = binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]), uint64(e.Prefix.Bits())
+			e.Prefix = e.Prefix.Masked()
+			e.Port, e.PortEnd = 0, 0
 		}
-		keys[i] = k
+		if n := len(kept); n > 0 {
+			last := kept[n-1]
+			if s.Type == ruleset.InetService {
+				if e.Port == last.Port && !s.Interval {
+					continue
+				}
+				if s.Interval && e.Port <= portEnd(last) {
+					if portEnd(e) <= portEnd(last) {
+						continue
+					}
+					return nil, fmt.Errorf("port ranges %s and %s overlap", elementKey(s, last), elementKey(s, e))
+				}
+			} else if last.Prefix.Overlaps(e.Prefix) {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}
+
+func portEnd(e ruleset.Element) uint16 {
+	if e.PortEnd == 0 {
+		return e.Port
+	}
+	return e.PortEnd
+}
+
+// sortOrder returns the element indexes in key order. IPv4 addresses
+// and ports pack into one uint64 with their index, which sorts several
+// times faster than a comparison function.
+func sortOrder(t ruleset.SetType, keys []sortKey) []int32 {
+	order := make([]int32, len(keys))
+	if t != ruleset.IPv6Addr && len(keys) < 1<<26 {
+		packed := make([]uint64, len(keys))
+		for i, k := range keys {
+			if t == ruleset.InetService {
+				// port, then the widest range first (bits is ^end).
+				packed[i] = k.lo<<48 | (k.bits&0xffff)<<32 | uint64(k.idx)
+			} else {
+				// address (the low 32 bits of lo), then prefix length.
+				packed[i] = (k.lo&0xffffffff)<<32 | k.bits<<26 | uint64(k.idx)
+			}
+		}
+		slices.Sort(packed)
+		for i, p := range packed {
+			order[i] = int32(p & (1<<26 - 1))
+		}
+		return order
 	}
 	slices.SortFunc(keys, func(a, b sortKey) int {
 		switch {
@@ -75,42 +129,10 @@ func canonElements(s *ruleset.Set) ([]ruleset.Element, error) {
 		}
 		return cmp.Compare(a.idx, b.idx)
 	})
-	sorted := make([]ruleset.Element, len(out))
 	for i, k := range keys {
-		sorted[i] = out[k.idx]
+		order[i] = k.idx
 	}
-	out = sorted
-	kept := out[:0]
-	for _, e := range out {
-		n := len(kept)
-		if n == 0 {
-			kept = append(kept, e)
-			continue
-		}
-		last := kept[n-1]
-		if s.Type == ruleset.InetService {
-			if e.Port == last.Port && !s.Interval {
-				continue
-			}
-			if s.Interval && e.Port <= portEnd(last) {
-				if portEnd(e) <= portEnd(last) {
-					continue
-				}
-				return nil, fmt.Errorf("port ranges %s and %s overlap", elementKey(s, last), elementKey(s, e))
-			}
-		} else if last.Prefix.Overlaps(e.Prefix) {
-			continue
-		}
-		kept = append(kept, e)
-	}
-	return kept, nil
-}
-
-func portEnd(e ruleset.Element) uint16 {
-	if e.PortEnd == 0 {
-		return e.Port
-	}
-	return e.PortEnd
+	return order
 }
 
 // sortKey orders elements: by address (hi, lo) then prefix length, or
