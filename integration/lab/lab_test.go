@@ -161,6 +161,20 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 	strayDone := make(chan error, 1)
 	go func() { strayDone <- stray.Wait() }()
+	// Until "ip netns exec" has entered the namespace and exec'd sleep,
+	// the namespace does not list it: wait for that, as a stray process
+	// started earlier would be.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", stray.Process.Pid))
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stray process never became sleep (comm %q)", comm)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 
 	if err := l.Close(); err != nil {
 		t.Errorf("Close: %v", err)
