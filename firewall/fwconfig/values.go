@@ -362,42 +362,13 @@ func validName(s string) bool {
 
 const nameRule = "use up to 32 lowercase letters, digits, - and _, starting with a letter"
 
-// suggest returns ` (did you mean "x"?)` for a known name within two
-// edits of got, or "".
+// suggest returns ` (did you mean "x"?)` for a known name close to got,
+// or "".
 func suggest(got string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(got, k); d < bestDist {
-			best, bestDist = k, d
-		}
+	if best, ok := config.Closest(got, known); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // quoted lists names as "a", "b" and "c".

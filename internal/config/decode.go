@@ -358,22 +358,7 @@ func describeType(t reflect.Type) string {
 // suggest returns ` (did you mean "x"?)` for the closest known name, or a
 // list of known names when nothing is close.
 func suggest(got string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if dist := editDistance(got, k); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best == "" {
-		// "loglevel" for "log": one key run into the next.
-		for _, k := range known {
-			if len(k) >= 3 && (strings.HasPrefix(got, k) || strings.HasPrefix(k, got) && len(got) >= 3) {
-				best = k
-				break
-			}
-		}
-	}
-	if best != "" {
+	if best, ok := Closest(got, known); ok {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	if len(known) == 0 {
@@ -382,7 +367,31 @@ func suggest(got string, known []string) string {
 	return "; known keys: " + strings.Join(known, ", ")
 }
 
+// Closest returns the known name a mistyped one most likely meant: within
+// two edits, or one that runs into the next ("loglevel" for "log").
+func Closest(got string, known []string) (string, bool) {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if dist := editDistance(got, k); dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best == "" {
+		for _, k := range known {
+			if len(k) >= 3 && (strings.HasPrefix(got, k) || strings.HasPrefix(k, got) && len(got) >= 3) {
+				return k, true
+			}
+		}
+	}
+	return best, best != ""
+}
+
+// editDistance is the Levenshtein distance, capped for long input (a
+// hostile config must not make suggestions quadratic in its size).
 func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
