@@ -7,6 +7,7 @@ package dns
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -239,7 +240,7 @@ func (k *KeyConfig) secret() (string, error) {
 func (c *Config) insidePrefixes(site *config.Site) []netip.Prefix {
 	var out []netip.Prefix
 	if len(c.Inside) == 0 {
-		for _, name := range sortedKeys(site.Networks) {
+		for _, name := range slices.Sorted(maps.Keys(site.Networks)) {
 			out = append(out, site.Networks[name]...)
 		}
 		return out
@@ -260,13 +261,4 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -1,7 +1,9 @@
 package compile
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
@@ -176,7 +178,7 @@ func (c *compiler) insidePrefixes(zone string, fam string) []netip.Prefix {
 			}
 		}
 	}
-	for _, name := range sortedKeys(c.site.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(c.site.Networks)) {
 		consider(c.site.Networks[name])
 	}
 	for _, name := range c.cfg.ZoneNames() {

@@ -3,6 +3,7 @@ package compile
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -17,7 +18,7 @@ const meterSize = 65535
 // sets adds the ban sets, the config's sets and the meters' sets.
 func (c *compiler) sets() {
 	c.banSets()
-	for _, name := range sortedKeys(c.cfg.Sets) {
+	for _, name := range slices.Sorted(maps.Keys(c.cfg.Sets)) {
 		s := c.cfg.Sets[name]
 		v4, v6 := fwconfig.Prefixes(c.site, s.Entries)
 		if s.File != "" {

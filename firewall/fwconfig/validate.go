@@ -3,6 +3,7 @@ package fwconfig
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -198,7 +199,7 @@ func wildcardMatch(pattern, name string) bool {
 }
 
 func (c *Config) validateServices(v *config.Checker) {
-	for _, name := range sortedKeys(c.Services) {
+	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
 		d := c.Services[name]
 		sv := v.Key(name)
 		if !validName(name) {
@@ -251,7 +252,7 @@ const (
 )
 
 func (c *Config) validateSets(v *config.Checker) {
-	for _, name := range sortedKeys(c.Sets) {
+	for _, name := range slices.Sorted(maps.Keys(c.Sets)) {
 		s := c.Sets[name]
 		sv := v.Key(name)
 		switch {
@@ -286,7 +287,7 @@ func checkMapped(v *config.Checker, ref config.NetRef, site *config.Site) {
 
 func (c *Config) checkSet(v *config.Checker, name string) {
 	if _, ok := c.Sets[name]; !ok {
-		v.Errorf("unknown set %q%s; firewall.sets has %s", name, suggest(name, sortedKeys(c.Sets)), quoted(sortedKeys(c.Sets)))
+		v.Errorf("unknown set %q%s; firewall.sets has %s", name, suggest(name, slices.Sorted(maps.Keys(c.Sets))), quoted(slices.Sorted(maps.Keys(c.Sets))))
 	}
 }
 
@@ -543,7 +544,7 @@ func (c *Config) HostNetwork(site *config.Site, addr netip.Addr) (netip.Prefix, 
 		}
 	}
 	if site != nil {
-		for _, name := range sortedKeys(site.Networks) {
+		for _, name := range slices.Sorted(maps.Keys(site.Networks)) {
 			consider(site.Networks[name])
 		}
 	}
@@ -784,13 +785,4 @@ func repeats[T comparable](items []T) []bool {
 		seen[it] = true
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -7,10 +7,12 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -291,7 +293,7 @@ func (s *Shared) validate(c *Checker) {
 		path string
 	}
 	var all []owned
-	for _, name := range sortedKeys(s.Site.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(s.Site.Networks)) {
 		nc := site.Key("networks").Key(name)
 		if !validName(name) {
 			nc.Errorf("network names use lowercase letters, digits, - and _, starting with a letter")
@@ -348,15 +350,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func osErrText(err error) string {
