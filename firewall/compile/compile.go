@@ -9,13 +9,10 @@ package compile
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
@@ -80,7 +77,7 @@ func Compile(f *config.File[fwconfig.Config], opts Options) (*ruleset.Ruleset, e
 	}
 	if err := c.rs.Validate(); err != nil {
 		// A compiler bug: say so plainly, naming the rule or set.
-		return nil, config.Errors{{File: c.fileName(), Path: fwconfig.Section, Msg: "internal error: compiled ruleset is invalid: " + err.Error()}}
+		return nil, config.Errors{c.file.ErrorAt(fwconfig.Section, "internal error: compiled ruleset is invalid: %v", err)}
 	}
 	return c.rs, nil
 }
@@ -105,26 +102,7 @@ func (c *compiler) errorf(rel, format string, args ...any) {
 	if rel != "" {
 		path += "." + rel
 	}
-	e := &config.Error{File: c.fileName(), Path: path, Msg: fmt.Sprintf(format, args...)}
-	for p := path; ; {
-		if pos, ok := c.file.Pos[p]; ok {
-			e.Line, e.Column = pos.Line, pos.Column
-			break
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	c.errs = append(c.errs, e)
-}
-
-func (c *compiler) fileName() string {
-	if c.file.Path == "" {
-		return ""
-	}
-	return filepath.Base(c.file.Path)
+	c.errs = append(c.errs, c.file.ErrorAt(path, format, args...))
 }
 
 func pathErrText(err error) string {

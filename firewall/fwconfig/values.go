@@ -348,16 +348,7 @@ func unmap(p netip.Prefix) netip.Prefix {
 // rules and the like: lowercase letters, digits, - and _, starting with a
 // letter, at most 32 characters.
 func validName(s string) bool {
-	if s == "" || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
-			return false
-		}
-	}
-	return true
+	return len(s) <= 32 && config.ValidName(s)
 }
 
 const nameRule = "use up to 32 lowercase letters, digits, - and _, starting with a letter"

@@ -54,18 +54,23 @@ func (c *Checker) at(path string) *Checker {
 // or where its nearest parent was when the key was left to its default.
 func (c *Checker) Errorf(format string, args ...any) {
 	e := &Error{File: c.file, Path: c.path, Msg: fmt.Sprintf(format, args...)}
-	for p := c.path; ; {
-		if pos, ok := c.pos[p]; ok {
-			e.Line, e.Column = pos.Line, pos.Column
-			break
+	e.Line, e.Column = locate(c.pos, c.path)
+	*c.errs() = append(*c.errs(), e)
+}
+
+// locate returns where path was set, or where its nearest parent was when
+// the key was left to its default; 0, 0 when neither was.
+func locate(pos map[string]Pos, path string) (line, column int) {
+	for p := path; ; {
+		if at, ok := pos[p]; ok {
+			return at.Line, at.Column
 		}
 		i := strings.LastIndexAny(p, ".[")
 		if i < 0 {
-			break
+			return 0, 0
 		}
 		p = p[:i]
 	}
-	*c.errs() = append(*c.errs(), e)
 }
 
 // Failed reports whether any error was recorded so far.
@@ -144,7 +149,10 @@ func checkIfName(name string) error {
 	return nil
 }
 
-func validName(s string) bool {
+// ValidName reports whether s is a name as the config writes them (of
+// networks, zones, rules): lowercase letters, digits, - and _, starting
+// with a letter.
+func ValidName(s string) bool {
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
 		return false
 	}

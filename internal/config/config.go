@@ -269,6 +269,19 @@ func (f *File[T]) Normalized() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// ErrorAt returns an error at a key path of the file (such as
+// "firewall.sets.blocklist.file"), placed on the line where that key, or
+// its nearest parent, was set: for problems found after loading, such as
+// a file a key names.
+func (f *File[T]) ErrorAt(path, format string, args ...any) *Error {
+	e := &Error{File: filepath.Base(f.Path), Path: path, Msg: fmt.Sprintf(format, args...)}
+	if f.Path == "" {
+		e.File = ""
+	}
+	e.Line, e.Column = locate(f.Pos, path)
+	return e
+}
+
 // StateDirFor is the directory of daemon's run-time state.
 func (s *Shared) StateDirFor(daemon string) string {
 	return filepath.Join(s.StateDir, daemon)
@@ -295,7 +308,7 @@ func (s *Shared) validate(c *Checker) {
 	var all []owned
 	for _, name := range slices.Sorted(maps.Keys(s.Site.Networks)) {
 		nc := site.Key("networks").Key(name)
-		if !validName(name) {
+		if !ValidName(name) {
 			nc.Errorf("network names use lowercase letters, digits, - and _, starting with a letter")
 		}
 		if len(s.Site.Networks[name]) == 0 {
