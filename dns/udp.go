@@ -109,7 +109,7 @@ func (u *udpLoop) run() error {
 				u.s.metrics.limited.WithLabelValues("query").Inc()
 				continue
 			}
-			reply, e := cache.answer(pkt, src, dst, rt, bufs[nout][:0])
+			reply, e := cache.answer(pkt, src, dst, !outside, rt, now, bufs[nout][:0])
 			if reply == nil {
 				u.slowPath(append([]byte(nil), pkt...), m.Addr, src, dst, outside)
 				continue
@@ -474,8 +474,8 @@ func (c *answerCache) shard(k *cacheKey) *cacheShard {
 }
 
 // answer returns the cached reply to pkt in buf, or nil.
-func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf []byte) ([]byte, *cacheEntry) {
-	k, qend, ok := parseKey(pkt, src, dst, rt)
+func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, inside bool, rt *snapshot, now time.Time, buf []byte) ([]byte, *cacheEntry) {
+	k, qend, ok := parseKey(pkt, src, dst, inside, rt)
 	if !ok {
 		return nil, nil
 	}
@@ -483,7 +483,7 @@ func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf 
 	sh.mu.RLock()
 	e := sh.m[k]
 	sh.mu.RUnlock()
-	if e == nil || !e.expires.IsZero() && time.Now().After(e.expires) {
+	if e == nil || !e.expires.IsZero() && now.After(e.expires) {
 		return nil, nil
 	}
 	reply := e.reply
@@ -515,7 +515,7 @@ func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, rt *snapshot, buf 
 
 // store keeps the packed reply to a query.
 func (c *answerCache) store(pkt []byte, w *udpWriter, rt *snapshot) {
-	k, _, ok := parseKey(pkt, w.src, w.dst, rt)
+	k, _, ok := parseKey(pkt, w.src, w.dst, containsAddr(rt.inside, w.src), rt)
 	if !ok || len(w.packed) < 12 || w.counter == nil {
 		return
 	}
@@ -563,11 +563,12 @@ func containsInt(s []int, v int) bool {
 	return false
 }
 
-// parseKey reads the cache key of a plain query straight from its bytes:
+// parseKey reads the cache key of a plain query straight from its bytes
+// (inside is the caller's verdict on src, made once per packet):
 // one question, nothing but an OPT record beside it, no TSIG. It returns
 // the end offset of the question name, and false for anything else (the
 // full handler takes those).
-func parseKey(pkt []byte, src, dst netip.Addr, rt *snapshot) (cacheKey, int, bool) {
+func parseKey(pkt []byte, src, dst netip.Addr, inside bool, rt *snapshot) (cacheKey, int, bool) {
 	var k cacheKey
 	if len(pkt) < 17 {
 		return k, 0, false
@@ -659,7 +660,7 @@ func parseKey(pkt []byte, src, dst netip.Addr, rt *snapshot) (cacheKey, int, boo
 		return k, 0, false
 	}
 	k.name = string(name[:n])
-	k.inside = containsAddr(rt.inside, src)
+	k.inside = inside
 	k.view = -1
 	if v := rt.set.MatchView(src, dst); v != nil {
 		k.view = int16(rt.viewIndex(v))

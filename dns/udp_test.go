@@ -115,7 +115,7 @@ func TestParseKey(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, qend, ok := parseKey(tc.pkt, src, netip.Addr{}, rt)
+			k, qend, ok := parseKey(tc.pkt, src, netip.Addr{}, containsAddr(rt.inside, src), rt)
 			if ok != tc.ok {
 				t.Fatalf("parseKey ok = %v, want %v", ok, tc.ok)
 			}
@@ -146,7 +146,7 @@ func FuzzParseKey(f *testing.F) {
 	b, _ = m.Pack()
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		k, qend, ok := parseKey(pkt, netip.MustParseAddr("192.0.2.1"), netip.Addr{}, rt)
+		k, qend, ok := parseKey(pkt, netip.MustParseAddr("192.0.2.1"), netip.Addr{}, false, rt)
 		if !ok {
 			return
 		}
