@@ -2,9 +2,7 @@ package dns
 
 import (
 	"fmt"
-	"reflect"
 
-	"github.com/homeedge/edge/dns/forward"
 	"github.com/homeedge/edge/dns/geoip"
 	"github.com/homeedge/edge/dns/zone"
 )
@@ -65,35 +63,4 @@ func (s *Server) prepareGeoIP(cfg *geoip.Config) (commit, abort func(), err erro
 			old.Close()
 		}
 	}, func() { db.Close() }, nil
-}
-
-// prepareForwarder builds the resolver for cfg when it changed (a new one
-// over the same cache), like prepareGeoIP.
-func (s *Server) prepareForwarder(cfg forward.Config) (commit, abort func(), err error) {
-	old := s.fwd.Load()
-	noop := func() {}
-	switch {
-	case len(cfg.Servers) == 0:
-		return func() {
-			s.fwd.Store(nil)
-			s.fwdCfg = nil
-			if old != nil {
-				old.Close()
-			}
-		}, noop, nil
-	case old != nil && s.fwdCfg != nil && reflect.DeepEqual(*s.fwdCfg, cfg):
-		return noop, noop, nil
-	}
-	f, err := forward.New(cfg, s.fcache, forward.Options{Log: s.log.With("component", "resolver"), Metrics: s.registry, Namespace: "edge_dns"})
-	if err != nil {
-		return nil, nil, fmt.Errorf("dns.upstreams: %w", err)
-	}
-	c := cfg
-	return func() {
-		s.fwd.Store(f)
-		s.fwdCfg = &c
-		if old != nil {
-			old.Close()
-		}
-	}, func() { f.Close() }, nil
 }

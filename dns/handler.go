@@ -1,14 +1,12 @@
 package dns
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"time"
 
 	mdns "github.com/miekg/dns"
 
-	"github.com/homeedge/edge/dns/forward"
 	"github.com/homeedge/edge/dns/zone"
 )
 
@@ -121,48 +119,6 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	s.logQuery(src, proto, q, resp.Rcode, viewName, "authoritative", start)
 	if cacheable {
 		markCacheable(w, counter, res.GeoScope, res.Zone.Origin, viewName)
-	}
-}
-
-// resolveTimeout bounds one recursive answer; the resolver answers stale
-// data or SERVFAIL well before it.
-const resolveTimeout = 5 * time.Second
-
-// resolve answers an inside client's question through the resolver.
-func (s *Server) resolve(w mdns.ResponseWriter, req *mdns.Msg, fwd *forward.Forwarder, proto string, opt *mdns.OPT, view string, start time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-	defer cancel()
-	resp, _ := fwd.Resolve(ctx, req)
-	resp.RecursionAvailable = true
-	size := mdns.MaxMsgSize
-	if proto == "udp" {
-		size = mdns.MinMsgSize
-		if opt != nil {
-			size = int(min(max(opt.UDPSize(), mdns.MinMsgSize), ednsSize))
-		}
-	}
-	resp.Truncate(size)
-	if err := w.WriteMsg(resp); err != nil {
-		s.metrics.writeErrors.Inc()
-	}
-	markResolved(w, s.metrics.count(view, req.Question[0].Qtype, resp.Rcode, proto, start), resp, view)
-}
-
-// continueChain appends the resolver's answer for target to resp.
-func (s *Server) continueChain(req, resp *mdns.Msg, target string, fwd *forward.Forwarder) {
-	sub := new(mdns.Msg)
-	sub.SetQuestion(target, req.Question[0].Qtype)
-	sub.RecursionDesired = true
-	if o := req.IsEdns0(); o != nil {
-		sub.SetEdns0(ednsSize, o.Do())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-	defer cancel()
-	r, _ := fwd.Resolve(ctx, sub)
-	resp.Answer = append(resp.Answer, r.Answer...)
-	resp.Authoritative = false
-	if r.Rcode != mdns.RcodeSuccess {
-		resp.Rcode = r.Rcode
 	}
 }
 
