@@ -58,7 +58,7 @@ type kelem struct {
 	src int
 }
 
-// setElemMsg encodes a NEWSETELEM request, attribute for attribute what
+// setElemMsg encodes a NEWSETELEM (or DELSETELEM) request, attribute for attribute what
 // google/nftables' SetAddElements sends (a test compares them), but
 // straight into one buffer: a 100k-prefix blocklist is 200k elements.
 func setElemMsg(family uint8, table, set string, setID uint32, elems []kelem) ([]byte, error) {
@@ -71,7 +71,10 @@ func setElemMsg(family uint8, table, set string, setID uint32, elems []kelem) ([
 	}
 	var a attrs
 	a.str(unix.NFTA_SET_ELEM_LIST_SET, set)
-	a.u32(unix.NFTA_SET_ELEM_LIST_SET_ID, setID)
+	if setID != 0 {
+		// Only a set created in the same batch has an ID.
+		a.u32(unix.NFTA_SET_ELEM_LIST_SET_ID, setID)
+	}
 	a.str(unix.NFTA_SET_ELEM_LIST_TABLE, table)
 	b := slices.Grow(append(nfgen(family, 0), a.b...), 4+size)
 	b = putHdr(b, 4+size, unix.NFTA_SET_ELEM_LIST_ELEMENTS|unix.NLA_F_NESTED)

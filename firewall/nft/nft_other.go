@@ -53,3 +53,8 @@ func ProbeFlowtable(c *Conn) error { return errUnsupported }
 
 // FlowtableSupported is false off Linux.
 func FlowtableSupported(c *Conn) bool { return false }
+
+// UpdateSet fails off Linux.
+func UpdateSet(c *Conn, table string, s *ruleset.Set, put, del []ruleset.Element) error {
+	return errUnsupported
+}

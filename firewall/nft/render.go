@@ -17,14 +17,31 @@ import (
 // as it can. The text is valid `nft -f` input inside a table block; see
 // RenderScript for a complete, atomic file.
 func Render(r *ruleset.Ruleset) string {
-	return render(r, nil)
+	return render(r, RenderOptions{})
 }
 
 // RenderWithCounters is Render with live counter values (by rule ID, as
 // ReadCounters returns them), for `edgectl fw show`. Rules missing from
 // counters print zeros.
 func RenderWithCounters(r *ruleset.Ruleset, counters map[string]Counter) string {
-	return render(r, counters)
+	return render(r, RenderOptions{Counters: counters})
+}
+
+// RenderOptions adjust Render's text for people reading it.
+type RenderOptions struct {
+	// Counters are live counter values by rule ID; rules missing from it
+	// print zeros.
+	Counters map[string]Counter
+	// MaxElements caps the elements listed per set (0: all of them). A
+	// set with more lists the first MaxElements and says how many more
+	// there are in a comment line after them; the text is then no longer
+	// what nft lists, nor nft input.
+	MaxElements int
+}
+
+// RenderWith is Render with options, for `edgectl fw show`.
+func RenderWith(r *ruleset.Ruleset, o RenderOptions) string {
+	return render(r, o)
 }
 
 // RenderScript returns a file that `nft -f` loads in one transaction and
@@ -59,13 +76,13 @@ func chainType(c *ruleset.Chain) ruleset.ChainType {
 	return c.Type
 }
 
-func render(r *ruleset.Ruleset, counters map[string]Counter) string {
+func render(r *ruleset.Ruleset, o RenderOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", r.Table)
 	delim := ""
 	for _, s := range r.Sets {
 		b.WriteString(delim)
-		renderSet(&b, s)
+		renderSet(&b, s, o.MaxElements)
 		delim = "\n"
 	}
 	if ft := r.Flowtable; ft != nil {
@@ -89,7 +106,7 @@ func render(r *ruleset.Ruleset, counters map[string]Counter) string {
 		for _, rule := range c.Rules {
 			lr, _ := lowerRule(rule, sets, r.Flowtable)
 			b.WriteString("\t\t")
-			b.WriteString(renderRule(lr, counters))
+			b.WriteString(renderRule(lr, o.Counters))
 			b.WriteString("\n")
 		}
 		b.WriteString("\t}\n")
@@ -98,7 +115,7 @@ func render(r *ruleset.Ruleset, counters map[string]Counter) string {
 	return b.String()
 }
 
-func renderSet(b *strings.Builder, s *ruleset.Set) {
+func renderSet(b *strings.Builder, s *ruleset.Set, maxElements int) {
 	fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n", s.Name, s.Type)
 	if s.Size > 0 {
 		fmt.Fprintf(b, "\t\tsize %d\n", s.Size)
@@ -122,6 +139,11 @@ func renderSet(b *strings.Builder, s *ruleset.Set) {
 	elems, err := canonElements(s)
 	if err != nil {
 		elems = s.Elements
+	}
+	more := 0
+	if maxElements > 0 && len(elems) > maxElements {
+		more = len(elems) - maxElements
+		elems = elems[:maxElements]
 	}
 	if len(elems) > 0 {
 		b.WriteString("\t\telements = { ")
@@ -152,6 +174,9 @@ func renderSet(b *strings.Builder, s *ruleset.Set) {
 			}
 		}
 		b.WriteString(" }\n")
+	}
+	if more > 0 {
+		fmt.Fprintf(b, "\t\t# and %d more elements\n", more)
 	}
 	b.WriteString("\t}\n")
 }

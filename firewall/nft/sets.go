@@ -177,3 +177,18 @@ func checkSet(s *ruleset.Set) error {
 	}
 	return nil
 }
+
+// SetKeys returns the keys of s's elements as the kernel will hold them
+// and nft prints them ("10.0.0.0/8", "2001:db8::1", "8000-8010"): sorted,
+// without duplicates or intervals that others cover.
+func SetKeys(s *ruleset.Set) ([]string, error) {
+	elems, err := canonElements(s)
+	if err != nil {
+		return nil, fmt.Errorf("set %s: %w", s.Name, err)
+	}
+	keys := make([]string, len(elems))
+	for i, e := range elems {
+		keys[i] = elementKey(s, e)
+	}
+	return keys, nil
+}

@@ -138,3 +138,9 @@ func (r NetRef) check(site *Site) error {
 	}
 	return nil
 }
+
+// String prints d as MarshalText does: "30s", "1h0m0s", "7d".
+func (d Duration) String() string {
+	b, _ := d.MarshalText()
+	return string(b)
+}

@@ -66,6 +66,13 @@ type Env struct {
 	Metrics prometheus.Registerer
 	// StateDir is <state_dir>/<daemon>, created 0700.
 	StateDir string
+	// ConfigPath is the config file the daemon loads and reloads.
+	ConfigPath string
+	// Reload runs a reload as SIGHUP does (load, validate, the service's
+	// Reload, swap) and returns the generation that is running after it.
+	// Reloads are serialized; a service must not call it from inside its
+	// own Reload.
+	Reload func() (generation int64, err error)
 }
 
 // Spec describes one daemon.
@@ -80,6 +87,10 @@ type Spec[T any] struct {
 	// Cleanup, when set, removes the kernel state the daemon owns; it
 	// adds the -cleanup flag.
 	Cleanup func(ctx context.Context, log *slog.Logger, cfg *config.File[T]) error
+	// Render, when set, writes what the daemon would program from cfg
+	// (a boot-time ruleset) to w without touching the system; it adds
+	// the -render flag.
+	Render func(w io.Writer, cfg *config.File[T]) error
 }
 
 // Options are what flags and tests decide about a run.
@@ -151,7 +162,7 @@ func Run[T any](ctx context.Context, spec Spec[T], opts Options) error {
 		}
 		return fmt.Errorf("admin socket: %w", err)
 	}
-	svc, err := spec.New(Env{Log: r.log, Metrics: reg, StateDir: stateDir}, cfg)
+	svc, err := spec.New(Env{Log: r.log, Metrics: reg, StateDir: stateDir, ConfigPath: opts.ConfigPath, Reload: r.reload}, cfg)
 	if err != nil {
 		adminLn.Close()
 		if metricsLn != nil {

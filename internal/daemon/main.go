@@ -40,6 +40,10 @@ func Main[T any](spec Spec[T], args []string, stdout, stderr io.Writer) int {
 	if spec.Cleanup != nil {
 		cleanup = fs.Bool("cleanup", false, "remove the kernel state this daemon created, and exit")
 	}
+	var render *bool
+	if spec.Render != nil {
+		render = fs.Bool("render", false, "print what the daemon would program from the config (for loading at boot), and exit")
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [flags]\n\n", name)
 		fs.PrintDefaults()
@@ -71,6 +75,21 @@ func Main[T any](spec Spec[T], args []string, stdout, stderr io.Writer) int {
 			return ExitFailure
 		}
 		stdout.Write(out)
+		return ExitOK
+	case render != nil && *render:
+		cfg, err := config.Load(*cfgPath, spec.Name, spec.Defaults)
+		if err == nil {
+			err = spec.Render(stdout, cfg)
+		}
+		var cerr config.Errors
+		switch {
+		case errors.As(err, &cerr):
+			printConfigErrors(stderr, name, err)
+			return ExitConfig
+		case err != nil:
+			fmt.Fprintf(stderr, "%s: render: %v\n", name, err)
+			return ExitFailure
+		}
 		return ExitOK
 	case cleanup != nil && *cleanup:
 		// Cleanup must work even when the config no longer loads (it runs

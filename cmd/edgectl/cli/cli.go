@@ -67,6 +67,7 @@ func init() {
 		{"reload", "[DAEMON...]", "reload the config of the given daemons (default: every running one)", (*env).reload},
 		{"log-level", "DAEMON [LEVEL]", "show or set a daemon's log level (debug, info, warn, error)", (*env).logLevel},
 		{"record", "ls|add|rm ...", "DNS records: ls [ZONE]; add NAME TYPE VALUE [--ttl 300]; rm NAME [TYPE [VALUE]]", (*env).record},
+		{"fw", "COMMAND ...", "firewall: apply [--confirm 60s], confirm, diff, show [--all], bans, ban ADDR [--for 1h], unban ADDR", (*env).fw},
 		{"version", "", "print edgectl's version", (*env).version},
 		{"completion", "bash|zsh|fish", "print a shell completion script", (*env).completion},
 		{"help", "", "show this help", (*env).help},

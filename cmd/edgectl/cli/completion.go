@@ -62,6 +62,8 @@ _edgectl() {
 		if [[ "$prev" == log-level ]]; then COMPREPLY=($(compgen -W "$daemons" -- "$cur"))
 		else COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); fi ;;
 	completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
+	record) [[ "$prev" == record ]] && COMPREPLY=($(compgen -W "ls add rm" -- "$cur")) ;;
+	fw) [[ "$prev" == fw ]] && COMPREPLY=($(compgen -W "apply confirm diff show bans ban unban" -- "$cur")) ;;
 	esac
 }
 complete -F _edgectl edgectl
@@ -73,6 +75,8 @@ complete -c edgectl -n "not __fish_seen_subcommand_from %s" -a "%s"
 complete -c edgectl -n "__fish_seen_subcommand_from status reload" -a "%s"
 complete -c edgectl -n "__fish_seen_subcommand_from log-level" -a "%s debug info warn error"
 complete -c edgectl -n "__fish_seen_subcommand_from completion" -a "bash zsh fish"
+complete -c edgectl -n "__fish_seen_subcommand_from record" -a "ls add rm"
+complete -c edgectl -n "__fish_seen_subcommand_from fw" -a "apply confirm diff show bans ban unban"
 complete -c edgectl -s o -l output -r -a "table json"
 complete -c edgectl -l socket-dir -r -a "(__fish_complete_directories)"
 complete -c edgectl -l timeout -r

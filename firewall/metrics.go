@@ -1,0 +1,166 @@
+package firewall
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/homeedge/edge/firewall/compile"
+	"github.com/homeedge/edge/firewall/nft"
+	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/internal/ctlapi"
+)
+
+// metrics are edge-firewall's own metrics. Rule, zone and set figures are
+// read from the kernel at scrape time by a collector (counters).
+type metrics struct {
+	applies      *prometheus.CounterVec
+	applySeconds prometheus.Gauge
+	rollbacks    *prometheus.CounterVec
+	pending      prometheus.Gauge
+	banChanges   *prometheus.CounterVec
+	rules        prometheus.Gauge
+	elements     prometheus.Gauge
+	readErrors   prometheus.Counter
+}
+
+func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		applies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_firewall_applies_total", Help: "Ruleset applies (start, reload, rollback) by result.",
+		}, []string{"result"}),
+		applySeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edge_firewall_apply_duration_seconds", Help: "How long the last successful apply took.",
+		}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_firewall_rollbacks_total", Help: "Unconfirmed applies rolled back, by result.",
+		}, []string{"result"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edge_firewall_confirm_pending", Help: "1 while an apply waits for `edgectl fw confirm`.",
+		}),
+		banChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_firewall_ban_changes_total", Help: "Bans added or refreshed (ban) and lifted (unban) at run time.",
+		}, []string{"op"}),
+		rules: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edge_firewall_rules", Help: "Rules in the loaded ruleset.",
+		}),
+		elements: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edge_firewall_set_elements_declared", Help: "Set elements the loaded ruleset declares, all sets together.",
+		}),
+		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edge_firewall_counter_read_errors_total", Help: "Scrapes whose kernel counters could not be read.",
+		}),
+	}
+	m.applies.WithLabelValues("success")
+	m.applies.WithLabelValues("failure")
+	m.rollbacks.WithLabelValues("success")
+	m.rollbacks.WithLabelValues("failure")
+	m.banChanges.WithLabelValues("ban")
+	m.banChanges.WithLabelValues("unban")
+	reg.MustRegister(m.applies, m.applySeconds, m.rollbacks, m.pending, m.banChanges, m.rules, m.elements, m.readErrors, &kernelCollector{s: s})
+	return m
+}
+
+func (m *metrics) setSummary(sum ctlapi.FWSummary) {
+	m.rules.Set(float64(sum.Rules))
+	m.elements.Set(float64(sum.Elements))
+}
+
+var (
+	descRulePackets = prometheus.NewDesc("edge_firewall_rule_packets_total",
+		"Packets that matched a rule, by rule ID and chain.", []string{"rule", "chain"}, nil)
+	descRuleBytes = prometheus.NewDesc("edge_firewall_rule_bytes_total",
+		"Bytes that matched a rule, by rule ID and chain.", []string{"rule", "chain"}, nil)
+	descZonePackets = prometheus.NewDesc("edge_firewall_zone_packets_total",
+		"Packets from a zone that reached its chain, by zone and hook (input: to the router, forward: through it).", []string{"zone", "hook"}, nil)
+	descZoneBytes = prometheus.NewDesc("edge_firewall_zone_bytes_total",
+		"Bytes from a zone that reached its chain, by zone and hook.", []string{"zone", "hook"}, nil)
+	descZoneDropped = prometheus.NewDesc("edge_firewall_zone_dropped_packets_total",
+		"Packets from a zone dropped or rejected by its chain (rules and policy), by zone and hook.", []string{"zone", "hook"}, nil)
+	descSetElements = prometheus.NewDesc("edge_firewall_set_elements",
+		"Elements a set holds in the kernel (timeout sets) or was loaded with.", []string{"set"}, nil)
+	descBans = prometheus.NewDesc("edge_firewall_bans",
+		"Addresses in the kernel's ban sets: run-time bans and bans.static.", nil, nil)
+)
+
+// kernelCollector reads rule counters and ban set sizes from the kernel
+// when scraped.
+type kernelCollector struct{ s *Service }
+
+func (k *kernelCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRulePackets, descRuleBytes, descZonePackets, descZoneBytes, descZoneDropped, descSetElements, descBans} {
+		ch <- d
+	}
+}
+
+type zoneKey struct{ zone, hook string }
+
+func (k *kernelCollector) Collect(ch chan<- prometheus.Metric) {
+	s := k.s
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	if cur == nil || cur.at.IsZero() {
+		return // nothing applied yet
+	}
+	counters, err := nft.ReadCounters(s.conn, compile.Table)
+	if err != nil {
+		s.metrics.readErrors.Inc()
+		s.log.Debug("metrics: read counters", "err", err)
+		return
+	}
+	zonePk, zoneBy, zoneDrop := map[zoneKey]uint64{}, map[zoneKey]uint64{}, map[zoneKey]uint64{}
+	for _, c := range cur.rs.Chains {
+		zk, inZone := zoneOfChain(c.Name)
+		for _, r := range c.Rules {
+			cnt, ok := counters[r.ID]
+			if !ok {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(descRulePackets, prometheus.CounterValue, float64(cnt.Packets), r.ID, c.Name)
+			ch <- prometheus.MustNewConstMetric(descRuleBytes, prometheus.CounterValue, float64(cnt.Bytes), r.ID, c.Name)
+			if c.Hook != "" && r.Verdict == ruleset.Jump {
+				if tk, ok := zoneOfChain(r.Target); ok {
+					zonePk[tk] += cnt.Packets
+					zoneBy[tk] += cnt.Bytes
+				}
+			}
+			if inZone && (r.Verdict == ruleset.Drop || r.Verdict == ruleset.Reject) {
+				zoneDrop[zk] += cnt.Packets
+			}
+		}
+	}
+	for zk, n := range zonePk {
+		ch <- prometheus.MustNewConstMetric(descZonePackets, prometheus.CounterValue, float64(n), zk.zone, zk.hook)
+		ch <- prometheus.MustNewConstMetric(descZoneBytes, prometheus.CounterValue, float64(zoneBy[zk]), zk.zone, zk.hook)
+		ch <- prometheus.MustNewConstMetric(descZoneDropped, prometheus.CounterValue, float64(zoneDrop[zk]), zk.zone, zk.hook)
+	}
+	bans := 0
+	for _, st := range cur.rs.Sets {
+		n := cur.sizes[st.Name]
+		if st.Timeout || st.Dynamic {
+			els, err := nft.ReadSetElements(s.conn, compile.Table, st.Name)
+			if err != nil {
+				s.metrics.readErrors.Inc()
+				continue
+			}
+			n = len(els)
+		}
+		if st.Timeout && !st.Dynamic {
+			bans += n
+		}
+		ch <- prometheus.MustNewConstMetric(descSetElements, prometheus.GaugeValue, float64(n), st.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(descBans, prometheus.GaugeValue, float64(bans))
+}
+
+// zoneOfChain reads a zone chain's name: input_lan is zone lan's input
+// chain.
+func zoneOfChain(name string) (zoneKey, bool) {
+	for _, hook := range []string{"input", "forward", "output"} {
+		if z, ok := strings.CutPrefix(name, hook+"_"); ok && z != "" {
+			return zoneKey{zone: z, hook: hook}, true
+		}
+	}
+	return zoneKey{}, false
+}

@@ -1,0 +1,424 @@
+// Package firewall is edge-firewall's service: it compiles the firewall
+// section (firewall/compile) and applies it as table inet edge (firewall/nft)
+// at start and on every reload, keeps counters and bans across applies,
+// holds the run-time bans in the state store, rolls back an apply that is
+// not confirmed in time, and serves the admin API behind `edgectl fw`.
+//
+// The daemon dying leaves its last ruleset in place: nothing is removed on
+// stop except by -cleanup.
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/homeedge/edge/firewall/compile"
+	"github.com/homeedge/edge/firewall/fwconfig"
+	"github.com/homeedge/edge/firewall/nft"
+	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/internal/ctlapi"
+	"github.com/homeedge/edge/internal/daemon"
+	"github.com/homeedge/edge/internal/store"
+)
+
+// Spec is edge-firewall's daemon description.
+var Spec = daemon.Spec[fwconfig.Config]{
+	Name:     fwconfig.Section,
+	Defaults: fwconfig.DefaultConfig,
+	New:      New,
+	Cleanup:  Cleanup,
+	Render:   Render,
+}
+
+// janitorEvery is how often expired bans are dropped from the store (the
+// kernel expires them from the ban set on its own).
+const janitorEvery = time.Minute
+
+// Service is the running firewall.
+type Service struct {
+	log     *slog.Logger
+	env     daemon.Env
+	conn    *nft.Conn
+	store   store.Store
+	bans    *store.Collection[storedBan]
+	metrics *metrics
+	ready   chan struct{}
+	// offload says the kernel has flowtables; offloadWhy is why not.
+	offload    bool
+	offloadWhy string
+	// now is the clock (tests move it).
+	now func() time.Time
+
+	// applyMu serializes `fw apply` requests: each sets intent and runs
+	// the daemon's reload, which calls Reload.
+	applyMu sync.Mutex
+
+	// mu guards the fields below and every change to the kernel's table,
+	// so that an apply, a rollback and a ban never interleave.
+	mu sync.Mutex
+	// cur is what is loaded (before Run: what Run applies first).
+	cur *applied
+	// gen is the daemon's config generation (it follows the runner's:
+	// one at start, one more for each successful Reload).
+	gen int64
+	// intent is what the `fw apply` in progress asks of Reload.
+	intent *intent
+	// pending is an apply waiting for its confirm, or nil.
+	pending      *pending
+	lastRollback time.Time
+	// lastDiff is the diff of the last Reload that changed something.
+	lastDiff string
+}
+
+// applied is one loaded ruleset and what produced it.
+type applied struct {
+	cfg  *config.File[fwconfig.Config]
+	rs   *ruleset.Ruleset
+	gen  int64
+	at   time.Time
+	text string // nft.Render(rs) without ban elements, for diffs
+	// sizes are the element counts of sets without timeouts, as loaded.
+	sizes map[string]int
+}
+
+type intent struct {
+	confirm time.Duration
+}
+
+type pending struct {
+	prev     *applied
+	deadline time.Time
+	timer    *time.Timer
+}
+
+// New opens the kernel connection and the state store, checks whether the
+// kernel has flowtables, and compiles the config with the stored bans.
+// Nothing is applied until Run.
+func New(env daemon.Env, cfg *config.File[fwconfig.Config]) (daemon.Service[fwconfig.Config], error) {
+	conn, err := nft.Open(0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenBolt(env.StateDir+"/state.db", store.BoltOptions{})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s := &Service{
+		log:   env.Log,
+		env:   env,
+		conn:  conn,
+		store: st,
+		bans:  store.NewCollection[storedBan](st, "bans/"),
+		ready: make(chan struct{}),
+		now:   time.Now,
+		gen:   1,
+	}
+	fail := func(err error) (daemon.Service[fwconfig.Config], error) {
+		st.Close()
+		conn.Close()
+		return nil, err
+	}
+	if err := nft.ProbeFlowtable(conn); err != nil {
+		s.offloadWhy = err.Error()
+	} else {
+		s.offload = true
+	}
+	if cfg.Section.FlowOffload.Enabled && !s.offload {
+		s.log.Warn("flow offload is configured but this kernel has no flowtables; forwarding without the fast path", "reason", s.offloadWhy)
+	}
+	a, err := s.compile(context.Background(), cfg)
+	if err != nil {
+		return fail(err)
+	}
+	a.gen = 1
+	s.cur = a
+	s.metrics = newMetrics(s, env.Metrics)
+	return s, nil
+}
+
+var _ daemon.Service[fwconfig.Config] = (*Service)(nil)
+
+// compile builds the ruleset of cfg with the stored bans, without flow
+// offload when the kernel has no flowtables.
+func (s *Service) compile(ctx context.Context, cfg *config.File[fwconfig.Config]) (*applied, error) {
+	bans, err := s.activeBans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]compile.BanEntry, 0, len(bans))
+	now := s.now()
+	for _, b := range bans {
+		e := compile.BanEntry{Addr: b.Addr, Comment: b.Comment}
+		if !b.Expires.IsZero() {
+			if e.Timeout = b.Expires.Sub(now).Round(time.Second); e.Timeout <= 0 {
+				continue
+			}
+		}
+		entries = append(entries, e)
+	}
+	rs, err := compile.Compile(cfg, compile.Options{Flowtable: s.offload, Bans: entries})
+	if err != nil {
+		return nil, err
+	}
+	if !s.offload {
+		rs = nft.StripOffload(rs)
+	}
+	if err := nft.Check(rs); err != nil {
+		return nil, fmt.Errorf("compiled ruleset: %w", err)
+	}
+	sizes := map[string]int{}
+	for _, st := range rs.Sets {
+		if !st.Timeout && !st.Dynamic {
+			keys, err := nft.SetKeys(st)
+			if err != nil {
+				return nil, err
+			}
+			sizes[st.Name] = len(keys)
+		}
+	}
+	return &applied{cfg: cfg, rs: rs, text: diffText(rs), sizes: sizes}, nil
+}
+
+// Ready is closed once the first ruleset is applied.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Run applies the ruleset, then drops expired bans now and then until ctx
+// ends. An apply waiting for its confirm when the daemon stops is rolled
+// back first: nobody confirmed it.
+func (s *Service) Run(ctx context.Context) error {
+	defer func() {
+		s.store.Close()
+		s.conn.Close()
+	}()
+	s.mu.Lock()
+	err := s.apply(s.cur, "start")
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	close(s.ready)
+	tick := time.NewTicker(janitorEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			if p := s.pending; p != nil {
+				s.log.Warn("stopping with an unconfirmed apply; restoring the previous ruleset", "generation", s.cur.gen, "previous", p.prev.gen)
+				s.rollbackLocked(p)
+			}
+			s.mu.Unlock()
+			return nil
+		case <-tick.C:
+			s.expireBans(ctx)
+		}
+	}
+}
+
+// apply loads a into the kernel with counters and run-time set elements
+// carried over, and makes it current. The caller holds mu.
+func (s *Service) apply(a *applied, why string) error {
+	start := time.Now()
+	err := nft.Apply(s.conn, a.rs, nft.KeepState())
+	took := time.Since(start)
+	if err != nil {
+		s.metrics.applies.WithLabelValues("failure").Inc()
+		return err
+	}
+	a.at = s.now()
+	s.cur = a
+	sum := summarize(a.rs, s.offloadState(a.cfg))
+	s.metrics.applies.WithLabelValues("success").Inc()
+	s.metrics.applySeconds.Set(took.Seconds())
+	s.metrics.setSummary(sum)
+	s.log.Info("ruleset applied", "why", why, "generation", a.gen, "rules", sum.Rules, "sets", sum.Sets,
+		"elements", sum.Elements, "offload", sum.Offload, "took", took.Round(time.Millisecond))
+	return nil
+}
+
+// Reload compiles cfg and applies it. It refuses while an apply waits for
+// its confirm: confirm it or let it roll back first. Under `fw apply
+// --confirm`, the previous ruleset is kept for the rollback and the timer
+// starts.
+func (s *Service) Reload(cfg *config.File[fwconfig.Config]) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.intent
+	s.intent = nil
+	if p := s.pending; p != nil {
+		return fmt.Errorf("generation %d waits for `edgectl fw confirm` until %s; confirm it or let it roll back before applying again",
+			s.cur.gen, p.deadline.Format(time.TimeOnly))
+	}
+	a, err := s.compile(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	a.gen = s.gen + 1
+	prev := s.cur
+	if err := s.apply(a, "reload"); err != nil {
+		return err
+	}
+	s.gen = a.gen
+	s.lastDiff = ruleDiff(prev, a)
+	if in != nil && in.confirm > 0 && s.lastDiff != "" {
+		p := &pending{prev: prev, deadline: s.now().Add(in.confirm)}
+		p.timer = time.AfterFunc(in.confirm, func() { s.expire(p) })
+		s.pending = p
+		s.metrics.pending.Set(1)
+		s.log.Warn("applied; waiting for `edgectl fw confirm`", "generation", a.gen, "rollback_in", in.confirm, "previous", prev.gen)
+	}
+	return nil
+}
+
+// expire restores p's previous ruleset unless p was confirmed.
+func (s *Service) expire(p *pending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending != p {
+		return
+	}
+	s.log.Warn("no confirm in time; restoring the previous ruleset", "generation", s.cur.gen, "previous", p.prev.gen)
+	s.rollbackLocked(p)
+}
+
+// rollbackLocked applies p's previous ruleset. Bans made meanwhile are
+// kept: they are in the live ban set, which the apply carries over.
+func (s *Service) rollbackLocked(p *pending) {
+	p.timer.Stop()
+	s.pending = nil
+	s.metrics.pending.Set(0)
+	if err := s.apply(p.prev, "rollback"); err != nil {
+		// The unconfirmed ruleset stays; say so loudly.
+		s.metrics.rollbacks.WithLabelValues("failure").Inc()
+		s.log.Error("rollback failed; the unconfirmed ruleset stays loaded", "err", err)
+		return
+	}
+	s.lastRollback = s.now()
+	s.metrics.rollbacks.WithLabelValues("success").Inc()
+	s.log.Warn("rolled back", "generation", p.prev.gen)
+}
+
+// Render writes the ruleset of cfg as an nft script that replaces table
+// inet edge atomically (edge-firewall -render): the NixOS module loads it
+// before the network comes up. It has the config's static bans, not the
+// run-time ones (the daemon restores those at start), and keeps flow
+// offload, which the boot script cannot probe for; EDGE_FIREWALL_NO_OFFLOAD=1
+// leaves it out.
+func Render(w io.Writer, cfg *config.File[fwconfig.Config]) error {
+	offload := os.Getenv("EDGE_FIREWALL_NO_OFFLOAD") != "1"
+	rs, err := compile.Compile(cfg, compile.Options{Flowtable: offload})
+	if err != nil {
+		return err
+	}
+	text, err := nft.RenderScript(rs)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, text)
+	return err
+}
+
+// Cleanup removes table inet edge and nothing else (edge-firewall
+// -cleanup). The state store, with its bans, stays.
+func Cleanup(ctx context.Context, log *slog.Logger, _ *config.File[fwconfig.Config]) error {
+	conn, err := nft.Open(0)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ok, err := nft.TableExists(conn, compile.Table)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		log.Info("nothing to remove: table inet " + compile.Table + " does not exist")
+		return nil
+	}
+	if err := nft.Delete(conn, compile.Table); err != nil {
+		return err
+	}
+	log.Info("removed table inet " + compile.Table)
+	return nil
+}
+
+// offloadState says whether flow offload runs.
+func (s *Service) offloadState(cfg *config.File[fwconfig.Config]) string {
+	switch {
+	case !cfg.Section.FlowOffload.Enabled:
+		return "off"
+	case !s.offload:
+		return "unsupported: " + s.offloadWhy
+	}
+	return "on"
+}
+
+func summarize(rs *ruleset.Ruleset, offload string) ctlapi.FWSummary {
+	sum := ctlapi.FWSummary{Chains: len(rs.Chains), Sets: len(rs.Sets), Offload: offload}
+	for _, c := range rs.Chains {
+		sum.Rules += len(c.Rules)
+	}
+	for _, st := range rs.Sets {
+		sum.Elements += len(st.Elements)
+	}
+	return sum
+}
+
+// Status is the status detail of GET /v1/status.
+func (s *Service) Status() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ctlapi.FWStatus{
+		Applied:    s.cur.at.UTC().Truncate(time.Second),
+		Generation: s.cur.gen,
+		Summary:    summarize(s.cur.rs, s.offloadState(s.cur.cfg)),
+		Pending:    s.pendingInfo(),
+	}
+	if n, err := s.countBans(); err == nil {
+		st.Bans = n
+	}
+	if !s.lastRollback.IsZero() {
+		t := s.lastRollback.UTC().Truncate(time.Second)
+		st.LastRollback = &t
+	}
+	return st
+}
+
+// pendingInfo describes the pending apply; the caller holds mu.
+func (s *Service) pendingInfo() *ctlapi.FWPending {
+	if s.pending == nil {
+		return nil
+	}
+	return &ctlapi.FWPending{Generation: s.cur.gen, Previous: s.pending.prev.gen, Deadline: s.pending.deadline.UTC()}
+}
+
+// setByName returns the current ruleset's set called name.
+func (s *Service) setByName(name string) *ruleset.Set {
+	i := slices.IndexFunc(s.cur.rs.Sets, func(st *ruleset.Set) bool { return st.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return s.cur.rs.Sets[i]
+}
+
+// errorText flattens a kernel or config error into one line per problem.
+func errorText(err error) string {
+	var ce config.Errors
+	if errors.As(err, &ce) {
+		lines := make([]string, len(ce))
+		for i, e := range ce {
+			lines[i] = e.Error()
+		}
+		return strings.Join(lines, "\n")
+	}
+	return err.Error()
+}
