@@ -48,7 +48,7 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 			Name: "edge_firewall_set_elements_declared", Help: "Set elements the loaded ruleset declares, all sets together.",
 		}),
 		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "edge_firewall_counter_read_errors_total", Help: "Scrapes whose kernel counters could not be read.",
+			Name: "edge_firewall_kernel_read_errors_total", Help: "Scrapes whose kernel counters could not be read.",
 		}),
 	}
 	m.applies.WithLabelValues("success")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -15,9 +16,11 @@ var binDir string
 
 // binaries are built once for every test, from this checkout.
 var binaries = map[string]string{
-	"edgectl":    "./cmd/edgectl",
-	"edge-testd": "./integration/edge-testd",
-	"edge-dns":   "./cmd/edge-dns",
+	"edgectl":       "./cmd/edgectl",
+	"edge-testd":    "./integration/edge-testd",
+	"edge-dns":      "./cmd/edge-dns",
+	"edge-firewall": "./cmd/edge-firewall",
+	"edge-probe":    "./integration/edge-probe",
 }
 
 func TestMain(m *testing.M) {
@@ -33,6 +36,10 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
 	binDir = dir
+	// The binaries are built with -race, whose runtime sleeps a second at
+	// exit unless told otherwise; edgectl and edge-probe run hundreds of
+	// times.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	for name, pkg := range binaries {
 		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = ".."

@@ -1,0 +1,528 @@
+//go:build integration
+
+// edge-firewall in the router of the standard lab, with real traffic
+// through it and nft as the oracle.
+//
+//	client 192.168.1.100 --br-lan-- router ------- internet ---+-- outside-de 198.51.100.10
+//	nas    192.168.1.10  :80         192.168.1.1   192.0.2.1    +-- outside-us 203.0.113.10
+//	                                 edge-firewall              +-- roadwarrior 172.31.77.10
+//	                                 edge-probe :22 :53 :80 :8081
+//
+// Masquerade, the services the wan may reach (every other port probed by
+// nmap), a port forward from outside and through hairpin from inside,
+// bans until their timeout, the per-source limit, log prefixes, foreign
+// tables, confirm and rollback, and a boot-time ruleset.
+
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/homeedge/edge/integration/lab"
+)
+
+func fwConfig(dir, extra string) string {
+	return fmt.Sprintf(`version: 1
+site:
+  domain: example.net
+  interfaces: {wan: wan, lan: br-lan}
+  networks:
+    lan: [192.168.1.0/24, "fd00:1::/64"]
+admin: {socket_dir: %[1]s/run}
+state_dir: %[1]s/state
+firewall:
+  metrics: {listen: "127.0.0.1:9711"}
+  zones:
+    wan:
+      interfaces: [wan]
+      services: [ssh]
+      log_drops: true
+    lan:
+      interfaces: [lan]
+      networks: [lan]
+      input: accept
+      forward_to: [wan]
+  nat:
+    masquerade: [wan]
+  port_forwards:
+    - {name: web, port: 8080, to: 192.168.1.10, to_port: 80}
+  rules:
+    - {name: no-telnet, from: wan, proto: tcp, ports: [23], action: drop, log: "telnet: "}
+  limits:
+    per_source:
+      - {service: ssh, rate: 10/minute, burst: 10}
+  bans: {default_timeout: 1h, max_timeout: 30d}
+  flow_offload: {enabled: true}
+%[2]s`, dir, extra)
+}
+
+type fwLab struct {
+	t   *testing.T
+	l   *lab.Lab
+	dir string
+	cfg string
+	p   *lab.Proc
+}
+
+func newFWLab(t *testing.T, extra string) *fwLab {
+	t.Helper()
+	l := lab.ForTest(t, lab.Options{})
+	dir := t.TempDir()
+	f := &fwLab{t: t, l: l, dir: dir, cfg: filepath.Join(dir, "edge.yaml")}
+	f.writeConfig(extra)
+	return f
+}
+
+func (f *fwLab) writeConfig(extra string) {
+	f.t.Helper()
+	if err := os.WriteFile(f.cfg, []byte(fwConfig(f.dir, extra)), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fwLab) start() {
+	f.t.Helper()
+	p, err := f.l.Start(lab.NodeRouter, "edge-firewall", []string{bin("edge-firewall"), "-config", f.cfg})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.WaitLog(ctx, "msg=ready"); err != nil {
+		f.t.Fatal(err)
+	}
+	f.p = p
+}
+
+func (f *fwLab) stop() {
+	f.t.Helper()
+	if err := f.p.Stop(15 * time.Second); err != nil {
+		f.t.Errorf("edge-firewall stop: %v", err)
+	}
+}
+
+// serve starts edge-probe listeners in node.
+func (f *fwLab) serve(node string, args ...string) {
+	f.t.Helper()
+	p, err := f.l.Start(node, "edge-probe", append([]string{bin("edge-probe"), "serve"}, args...))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitLog(ctx, "serving"); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// dial connects from node to addr with edge-probe and returns its answer:
+// the server's line, "timeout" or "refused".
+func (f *fwLab) dial(node, addr string, extra ...string) string {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	args := append([]string{"dial", "-timeout", "1s"}, extra...)
+	out, err := f.l.Run(ctx, node, bin("edge-probe"), append(args, addr)...)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		f.t.Fatalf("edge-probe dial %s from %s: %v", addr, node, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// run runs a command in node and fails the test when it fails.
+func (f *fwLab) run(node string, args ...string) string {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := f.l.Run(ctx, node, args[0], args[1:]...)
+	if err != nil {
+		f.t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), node, err, out)
+	}
+	return string(out)
+}
+
+// edgectl runs edgectl against the firewall's socket; it returns the exit
+// code and the output.
+func (f *fwLab) edgectl(args ...string) (int, string) {
+	f.t.Helper()
+	cmd := exec.Command(bin("edgectl"), append([]string{"--socket-dir", filepath.Join(f.dir, "run")}, args...)...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	f.t.Fatalf("edgectl %q: %v", args, err)
+	return -1, ""
+}
+
+func (f *fwLab) mustEdgectl(args ...string) string {
+	f.t.Helper()
+	code, out := f.edgectl(args...)
+	if code != 0 {
+		f.t.Fatalf("edgectl %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// openPorts scans host from node with nmap and returns the open TCP ports.
+func (f *fwLab) openPorts(node, host, ports string) []string {
+	f.t.Helper()
+	out := f.run(node, "nmap", "-n", "-Pn", "-T5", "--max-retries", "1", "--min-rate", "20000", "-p", ports, "-oG", "-", host)
+	m := regexp.MustCompile(`(\d+)/open/tcp`).FindAllStringSubmatch(out, -1)
+	var open []string
+	for _, s := range m {
+		open = append(open, s[1])
+	}
+	return open
+}
+
+const foreignTable = `table ip foreign {
+	chain fw {
+		type filter hook forward priority filter; policy accept;
+		ip saddr 10.9.9.9 counter packets 0 bytes 0 drop
+	}
+}
+`
+
+// TestFirewallTraffic runs the whole firewall in one lab: each step
+// builds on the state the one before left.
+func TestFirewallTraffic(t *testing.T) {
+	f := newFWLab(t, "")
+	// A foreign table (docker's, say) exists before edge-firewall starts.
+	ctx := context.Background()
+	load := f.l.Command(ctx, lab.NodeRouter, "nft", "-f", "-")
+	load.Stdin = strings.NewReader(foreignTable)
+	if out, err := load.CombinedOutput(); err != nil {
+		t.Fatalf("load foreign table: %v\n%s", err, out)
+	}
+	f.serve(lab.NodeRouter, "-tcp", ":22", "-tcp", ":23", "-tcp", ":53", "-tcp", ":80", "-tcp", ":8081")
+	f.serve(lab.NodeNAS, "-tcp", ":80")
+	f.serve(lab.NodeOutsideDE, "-tcp", ":7000")
+	f.start()
+	if !strings.Contains(f.p.Log(), "no flowtables") {
+		t.Errorf("the missing flowtable support is not logged:\n%s", f.p.Log())
+	}
+
+	t.Run("masquerade", func(t *testing.T) {
+		got := f.dial(lab.NodeClient, lab.OutsideDEAddr4+":7000")
+		if !strings.HasPrefix(got, "from="+lab.RouterWANAddr4+" ") {
+			t.Errorf("outside-de sees the lan client as %q, want from=%s", got, lab.RouterWANAddr4)
+		}
+	})
+
+	t.Run("only allowed services from outside", func(t *testing.T) {
+		if got := f.openPorts(lab.NodeOutsideDE, lab.RouterWANAddr4, "1-65535"); !slices.Equal(got, []string{"22", "8080"}) {
+			t.Errorf("open ports of the router seen from outside-de = %v, want [22 8080] (ssh and the port forward)", got)
+		}
+		if got := f.openPorts(lab.NodeClient, lab.RouterLANAddr4, "22,23,53,80,8081"); !slices.Equal(got, []string{"22", "23", "53", "80", "8081"}) {
+			t.Errorf("open ports seen from the lan = %v, want all five", got)
+		}
+	})
+
+	t.Run("port forward and hairpin", func(t *testing.T) {
+		want := "from=" + lab.OutsideDEAddr4 + " to=" + lab.NASAddr4 + ":80"
+		if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":8080"); got != want {
+			t.Errorf("outside-de to the router's 8080 = %q, want %q", got, want)
+		}
+		// From the lan through the public address: the nas answers, and
+		// sees the router (so that its reply comes back the same way).
+		want = "from=" + lab.RouterLANAddr4 + " to=" + lab.NASAddr4 + ":80"
+		if got := f.dial(lab.NodeClient, lab.RouterWANAddr4+":8080"); got != want {
+			t.Errorf("client to the public 8080 = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("ban until timeout", func(t *testing.T) {
+		target := lab.RouterWANAddr4 + ":22"
+		if got := f.dial(lab.NodeOutsideUS, target); !strings.HasPrefix(got, "from=") {
+			t.Fatalf("before the ban, outside-us to ssh = %q", got)
+		}
+		out := f.mustEdgectl("fw", "ban", lab.OutsideUSAddr4, "--for", "3s", "--comment", "lab test")
+		banned := time.Now()
+		if !strings.Contains(out, "banned "+lab.OutsideUSAddr4) {
+			t.Errorf("edgectl fw ban said %q", out)
+		}
+		if got := f.dial(lab.NodeOutsideUS, target); got != "timeout" {
+			t.Errorf("banned outside-us to ssh = %q, want timeout (dropped)", got)
+		}
+		if got := f.dial(lab.NodeOutsideDE, target); !strings.HasPrefix(got, "from=") {
+			t.Errorf("outside-de, not banned, to ssh = %q", got)
+		}
+		list := f.mustEdgectl("fw", "bans")
+		if !strings.Contains(list, lab.OutsideUSAddr4) || !strings.Contains(list, "lab test") {
+			t.Errorf("edgectl fw bans, %v after the ban, lacks it:\n%s", time.Since(banned), list)
+		}
+		time.Sleep(time.Until(banned.Add(3500 * time.Millisecond)))
+		if got := f.dial(lab.NodeOutsideUS, target); !strings.HasPrefix(got, "from=") {
+			t.Errorf("after the ban's timeout, outside-us to ssh = %q, want it through", got)
+		}
+		// A refreshed ban replaces the time; unban lifts it at once.
+		f.mustEdgectl("fw", "ban", lab.OutsideUSAddr4, "--for", "2s")
+		if out := f.mustEdgectl("fw", "ban", lab.OutsideUSAddr4, "--for", "1h"); !strings.Contains(out, "refreshed") {
+			t.Errorf("second ban did not say refreshed: %q", out)
+		}
+		time.Sleep(2500 * time.Millisecond)
+		if got := f.dial(lab.NodeOutsideUS, target); got != "timeout" {
+			t.Errorf("after the refresh to 1h, outside-us to ssh = %q, want timeout", got)
+		}
+		f.mustEdgectl("fw", "unban", lab.OutsideUSAddr4)
+		if got := f.dial(lab.NodeOutsideUS, target); !strings.HasPrefix(got, "from=") {
+			t.Errorf("after unban, outside-us to ssh = %q", got)
+		}
+		if code, out := f.edgectl("fw", "unban", lab.OutsideUSAddr4); code != 1 || !strings.Contains(out, "not banned") {
+			t.Errorf("unban of an address not banned: exit %d, %q", code, out)
+		}
+		if code, out := f.edgectl("fw", "ban", "203.0.113.0/24"); code != 1 || !strings.Contains(out, "is a network") {
+			t.Errorf("ban of a network: exit %d, %q", code, out)
+		}
+		if code, out := f.edgectl("fw", "ban", lab.Host11Addr4); code != 0 || !strings.Contains(out, "bans do not cover") {
+			t.Errorf("ban of a lan address: exit %d, %q; want a warning", code, out)
+		}
+	})
+
+	t.Run("per-source limit", func(t *testing.T) {
+		// Ten new ssh connections from one source pass, the eleventh is
+		// dropped; another source is unaffected.
+		out := f.run(lab.NodeRoadwarrior, bin("edge-probe"), "burst", "-n", "11", "-timeout", "1s", lab.RouterWANAddr4+":22")
+		if !strings.Contains(out, "ok=10 timeout=1 ") || !strings.Contains(out, "\n11 timeout\n") {
+			t.Errorf("11 ssh connections from roadwarrior:\n%s\nwant the first 10 through and the 11th dropped", out)
+		}
+		if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":22"); !strings.HasPrefix(got, "from=") {
+			t.Errorf("another source is limited too: %q", got)
+		}
+	})
+
+	t.Run("show and metrics", func(t *testing.T) {
+		show := f.mustEdgectl("fw", "show")
+		for _, want := range []string{"table inet edge {", `comment "input: limit ssh (ip)"`, `masquerade comment "srcnat: masquerade wan"`} {
+			if !strings.Contains(show, want) {
+				t.Errorf("fw show lacks %q", want)
+			}
+		}
+		if regexp.MustCompile(`add @meter_ssh_v4 \{ ip saddr limit rate over 10/minute burst 10 packets \} counter packets [1-9]\d* `).FindString(show) == "" {
+			t.Errorf("fw show: the limit rule's counter did not count the dropped connection:\n%s", show)
+		}
+		metrics := f.run(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
+		for _, re := range []string{
+			`edge_firewall_rule_packets_total\{chain="input",rule="input: limit ssh \(ip\)"\} [1-9]`,
+			`edge_firewall_zone_packets_total\{hook="input",zone="wan"\} [1-9]`,
+			`edge_firewall_zone_dropped_packets_total\{hook="input",zone="wan"\} [1-9]`,
+			`edge_firewall_set_elements\{set="ban_v4"\} 1`,
+			`edge_firewall_bans 1`,
+			`edge_firewall_ban_changes_total\{op="ban"\} [1-9]`,
+			`edge_firewall_applies_total\{result="success"\} 1`,
+		} {
+			if !regexp.MustCompile(re).MatchString(metrics) {
+				t.Errorf("metrics lack %s", re)
+			}
+		}
+		check := exec.Command("promtool", "check", "metrics")
+		check.Stdin = strings.NewReader(metrics)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("confirm or roll back", func(t *testing.T) {
+		listWAN := func() string { return f.run(lab.NodeRouter, "nft", "list", "chain", "inet", "edge", "input_wan") }
+		before := listWAN()
+		f.writeConfig("")
+		cfg, _ := os.ReadFile(f.cfg)
+		os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "services: [ssh]", "services: [ssh, https]", 1)), 0o644)
+		if out := f.mustEdgectl("fw", "diff"); !strings.Contains(out, `+		tcp dport 443 counter packets 0 bytes 0 accept comment "zone wan input: allow https"`) {
+			t.Errorf("fw diff does not show the new rule:\n%s", out)
+		}
+		out := f.mustEdgectl("fw", "apply", "--confirm", "5s")
+		applied := time.Now()
+		if !strings.Contains(out, "edgectl fw confirm") {
+			t.Errorf("apply --confirm did not ask for a confirm:\n%s", out)
+		}
+		if !strings.Contains(listWAN(), "allow https") {
+			t.Fatalf("the new rule is not loaded")
+		}
+		if code, out := f.edgectl("fw", "apply"); code != 1 || !strings.Contains(out, "waits for") {
+			t.Errorf("a second apply while one waits: exit %d, %q", code, out)
+		}
+		time.Sleep(time.Until(applied.Add(6 * time.Second)))
+		if got := listWAN(); normalizeCounters(got) != normalizeCounters(before) {
+			t.Errorf("after 5s without confirm, the chain is\n%s\nwant it as before:\n%s", got, before)
+		}
+		// With a confirm the new ruleset stays.
+		f.mustEdgectl("fw", "apply", "--confirm", "5s")
+		if out := f.mustEdgectl("fw", "confirm"); !strings.Contains(out, "confirmed generation") {
+			t.Errorf("fw confirm said %q", out)
+		}
+		time.Sleep(6 * time.Second)
+		if !strings.Contains(listWAN(), "allow https") {
+			t.Errorf("the confirmed rule is gone after the timeout")
+		}
+		if code, _ := f.edgectl("fw", "confirm"); code != 1 {
+			t.Errorf("confirm with nothing pending: exit %d, want 1", code)
+		}
+		// The ban made before survived every apply and the rollback.
+		if show := f.mustEdgectl("fw", "show"); !strings.Contains(show, lab.Host11Addr4+" timeout") {
+			t.Errorf("the ban of %s did not survive the applies", lab.Host11Addr4)
+		}
+	})
+
+	t.Run("broken config changes nothing", func(t *testing.T) {
+		before := normalizeCounters(f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge"))
+		cfg, _ := os.ReadFile(f.cfg)
+		os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "services: [ssh, https]", "services: [ssh, htps]", 1)), 0o644)
+		code, out := f.edgectl("fw", "apply")
+		if code != 1 || !strings.Contains(out, `firewall.zones.wan.services[1]`) || !strings.Contains(out, "htps") {
+			t.Errorf("apply of a broken config: exit %d\n%s\nwant exit 1 naming the key", code, out)
+		}
+		if after := normalizeCounters(f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")); after != before {
+			t.Errorf("a refused apply changed the table")
+		}
+	})
+
+	t.Run("restart keeps bans, cleanup keeps foreign tables", func(t *testing.T) {
+		f.writeConfig("")
+		f.mustEdgectl("fw", "ban", lab.OutsideUSAddr4, "--for", "1h")
+		f.p.Signal(syscall.SIGKILL)
+		<-f.p.Done()
+		// Dead daemon, ruleset in place: the ban still drops.
+		if got := f.dial(lab.NodeOutsideUS, lab.RouterWANAddr4+":22"); got != "timeout" {
+			t.Errorf("with the daemon killed, banned outside-us to ssh = %q, want timeout", got)
+		}
+		f.run(lab.NodeRouter, "nft", "delete", "table", "inet", "edge")
+		f.start()
+		if got := f.dial(lab.NodeOutsideUS, lab.RouterWANAddr4+":22"); got != "timeout" {
+			t.Errorf("after a restart, banned outside-us to ssh = %q, want timeout (the ban is restored from the state store)", got)
+		}
+		f.stop()
+		if out, err := f.l.Run(ctx, lab.NodeRouter, bin("edge-firewall"), "-cleanup", "-config", f.cfg); err != nil {
+			t.Fatalf("-cleanup: %v\n%s", err, out)
+		}
+		if got := f.run(lab.NodeRouter, "nft", "list", "tables"); got != "table ip foreign\n" {
+			t.Errorf("after -cleanup, tables = %q, want only the foreign one", got)
+		}
+		if got := f.run(lab.NodeRouter, "nft", "list", "table", "ip", "foreign"); got != foreignTable {
+			t.Errorf("the foreign table changed:\n%s", got)
+		}
+	})
+}
+
+var (
+	counterRE = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+	expiresRE = regexp.MustCompile(` expires [0-9hms.]+`)
+)
+
+// normalizeCounters zeroes counters, which traffic moves, and drops the
+// time set elements have left, which the clock moves.
+func normalizeCounters(s string) string {
+	return expiresRE.ReplaceAllString(counterRE.ReplaceAllString(s, "counter packets 0 bytes 0"), "")
+}
+
+// TestFirewallBootRuleset: the ruleset -render writes is what the daemon
+// would apply, it loads with nft -f before the daemon runs (the router is
+// never open between boot and the daemon's start), and the daemon then
+// takes it over.
+func TestFirewallBootRuleset(t *testing.T) {
+	f := newFWLab(t, "")
+	ctx := context.Background()
+	out, err := f.l.Run(ctx, lab.NodeRouter, bin("edge-firewall"), "-render", "-config", f.cfg)
+	if err != nil {
+		t.Fatalf("-render: %v\n%s", err, out)
+	}
+	script := filepath.Join(f.dir, "boot.nft")
+	os.WriteFile(script, out, 0o644)
+	// The boot script has flow offload, which this kernel lacks; the
+	// module's fallback is the script without it.
+	if msg, err := f.l.Run(ctx, lab.NodeRouter, "nft", "-f", script); err == nil {
+		t.Log("this kernel loads the flowtable")
+	} else if !strings.Contains(string(msg), "flowtable") {
+		t.Fatalf("nft -f of the boot script failed for another reason: %v\n%s", err, msg)
+	}
+	cmd := f.l.Command(ctx, lab.NodeRouter, bin("edge-firewall"), "-render", "-config", f.cfg)
+	cmd.Env = append(os.Environ(), "EDGE_FIREWALL_NO_OFFLOAD=1")
+	noOffload, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(script, noOffload, 0o644)
+	f.run(lab.NodeRouter, "nft", "-f", script)
+	f.serve(lab.NodeRouter, "-tcp", ":22", "-tcp", ":80")
+	f.serve(lab.NodeOutsideDE, "-tcp", ":7000")
+	if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":80"); got != "timeout" {
+		t.Errorf("boot ruleset: outside-de to the router's 80 = %q, want timeout", got)
+	}
+	if got := f.dial(lab.NodeClient, lab.OutsideDEAddr4+":7000"); !strings.HasPrefix(got, "from="+lab.RouterWANAddr4+" ") {
+		t.Errorf("boot ruleset: masquerade = %q", got)
+	}
+	booted := f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
+	f.start()
+	running := f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
+	if normalizeCounters(booted) != normalizeCounters(running) {
+		t.Errorf("the daemon's ruleset differs from the boot ruleset:\nboot:\n%s\ndaemon:\n%s", booted, running)
+	}
+}
+
+// TestFirewallBlocklist: a 100k-prefix blocklist from a file loads whole
+// (the element count reads back exact) and drops what it lists.
+func TestFirewallBlocklist(t *testing.T) {
+	const n = 100000
+	f := newFWLab(t, "")
+	var b strings.Builder
+	b.WriteString("# test blocklist\n")
+	// 100k distinct /24s in 10.0.0.0/8 and 11.0.0.0/8 (none adjacent, so
+	// none merge), plus outside-us's network.
+	for i := 0; i < n-1; i++ {
+		fmt.Fprintf(&b, "%d.%d.%d.0/24\n", 10+i/32768, (i/128)%256, (i%128)*2)
+	}
+	b.WriteString("203.0.113.0/24\n")
+	list := filepath.Join(f.dir, "blocklist.txt")
+	os.WriteFile(list, []byte(b.String()), 0o644)
+	f.writeConfig(fmt.Sprintf(`  sets:
+    blocklist: {file: %s}
+`, list))
+	cfg, _ := os.ReadFile(f.cfg)
+	cfg = []byte(strings.Replace(string(cfg), "  rules:\n", "  rules:\n    - {name: drop-blocklist, from: wan, to: any, source_set: blocklist, action: drop}\n", 1))
+	os.WriteFile(f.cfg, cfg, 0o644)
+	f.serve(lab.NodeRouter, "-tcp", ":22")
+	f.start()
+	out := f.run(lab.NodeRouter, "nft", "-j", "list", "set", "inet", "edge", "blocklist_v4")
+	var doc struct {
+		Nftables []struct {
+			Set *struct {
+				Elem []json.RawMessage `json:"elem"`
+			} `json:"set"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for _, o := range doc.Nftables {
+		if o.Set != nil {
+			got = len(o.Set.Elem)
+		}
+	}
+	if got != n {
+		t.Errorf("blocklist_v4 holds %d elements, want %d", got, n)
+	}
+	if got := f.dial(lab.NodeOutsideUS, lab.RouterWANAddr4+":22"); got != "timeout" {
+		t.Errorf("listed outside-us to ssh = %q, want timeout", got)
+	}
+	if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":22"); !strings.HasPrefix(got, "from=") {
+		t.Errorf("unlisted outside-de to ssh = %q", got)
+	}
+}
