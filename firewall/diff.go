@@ -62,7 +62,7 @@ func ruleDiff(a, b *applied) string {
 		if out.Len() == 0 {
 			fmt.Fprintf(&out, "--- generation %d (loaded)\n+++ generation %d\n", a.gen, b.gen)
 		}
-		fmt.Fprintf(&out, "@@ set %s: %d elements added, %d removed (%d now) @@\n", s.Name, len(added), len(removed), len(after))
+		fmt.Fprintf(&out, "@@ set %s: elements +%d -%d (%d now) @@\n", s.Name, len(added), len(removed), len(after))
 		listKeys(&out, '-', removed)
 		listKeys(&out, '+', added)
 	}

@@ -40,9 +40,8 @@ var (
 	typeProbe  = netlink.HeaderType(unix.NFNL_SUBSYS_ULOG<<8 | nfulnlMsgMax)
 )
 
-// Reader receives the packets of one NFLOG group. Read must not be called
-// from more than one goroutine at a time (calls are serialized); Close and
-// Dropped may be called from any goroutine.
+// Reader receives the packets of one NFLOG group. Its methods may be
+// called from any goroutine; concurrent Reads take turns.
 type Reader struct {
 	conn  *netlink.Conn
 	rc    syscall.RawConn
@@ -70,8 +69,8 @@ type message struct {
 // descriptor of a namespace, such as /run/netns/NAME; 0 means the
 // caller's namespace) and asks the kernel to copy the first copyRange
 // bytes of each packet. copyRange is raised to at least 64, and the
-// kernel lowers it to at most 65531; 128 covers every header an Entry
-// reports.
+// kernel lowers it to at most 65531; 128 covers the headers an Entry
+// reports unless IPv6 extension headers take more than 74 bytes.
 //
 // Open needs CAP_NET_ADMIN in the namespace's user namespace (and
 // CAP_SYS_ADMIN to enter another namespace). The socket's receive buffer
