@@ -22,6 +22,8 @@ type metrics struct {
 	rules        prometheus.Gauge
 	elements     prometheus.Gauge
 	readErrors   prometheus.Counter
+	logged       *prometheus.CounterVec
+	logLost      prometheus.Counter
 }
 
 func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
@@ -51,13 +53,19 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 			Name: "edge_firewall_kernel_read_errors_total", Help: "Scrapes whose kernel counters could not be read.",
 		}),
 	}
+	m.logged = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edge_firewall_logged_packets_total", Help: "Packets logged through the NFLOG group (log.to: daemon), by log prefix.",
+	}, []string{"prefix"})
+	m.logLost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edge_firewall_packet_log_lost_total", Help: "Logged packets the kernel dropped before edge-firewall read them.",
+	})
 	m.applies.WithLabelValues("success")
 	m.applies.WithLabelValues("failure")
 	m.rollbacks.WithLabelValues("success")
 	m.rollbacks.WithLabelValues("failure")
 	m.banChanges.WithLabelValues("ban")
 	m.banChanges.WithLabelValues("unban")
-	reg.MustRegister(m.applies, m.applySeconds, m.rollbacks, m.pending, m.banChanges, m.rules, m.elements, m.readErrors, &kernelCollector{s: s})
+	reg.MustRegister(m.applies, m.applySeconds, m.rollbacks, m.pending, m.banChanges, m.rules, m.elements, m.readErrors, m.logged, m.logLost, &kernelCollector{s: s})
 	return m
 }
 

@@ -77,6 +77,8 @@ type Service struct {
 	lastRollback time.Time
 	// lastDiff is the diff of the last Reload that changed something.
 	lastDiff string
+	// plog reads logged packets when log.to is daemon.
+	plog *packetLog
 }
 
 // applied is one loaded ruleset and what produced it.
@@ -197,6 +199,12 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 // back first: nobody confirmed it.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
+		s.mu.Lock()
+		if s.plog != nil {
+			s.plog.close()
+			s.plog = nil
+		}
+		s.mu.Unlock()
 		s.store.Close()
 		s.conn.Close()
 	}()
@@ -237,6 +245,7 @@ func (s *Service) apply(a *applied, why string) error {
 	}
 	a.at = s.now()
 	s.cur = a
+	s.syncPacketLog(&a.cfg.Section)
 	sum := summarize(a.rs, s.offloadState(a.cfg))
 	s.metrics.applies.WithLabelValues("success").Inc()
 	s.metrics.applySeconds.Set(took.Seconds())

@@ -65,6 +65,7 @@ firewall:
       - {service: ssh, rate: 10/minute, burst: 10}
   bans: {default_timeout: 1h, max_timeout: 30d}
   flow_offload: {enabled: true}
+  log: {to: daemon, group: 100}
 %[2]s`, dir, extra)
 }
 
@@ -219,6 +220,29 @@ func TestFirewallTraffic(t *testing.T) {
 		t.Errorf("the missing flowtable support is not logged:\n%s", f.p.Log())
 	}
 
+	t.Run("log prefixes", func(t *testing.T) {
+		// Before anything else: the log rules' budget (10/minute, burst 5)
+		// is their own, and nmap below spends it.
+		if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":23"); got != "timeout" {
+			t.Errorf("telnet from outside = %q, want timeout", got)
+		}
+		if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":8081"); got != "timeout" {
+			t.Errorf("8081 from outside = %q, want timeout", got)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for _, want := range []string{
+			`msg=packet daemon=firewall component=packets prefix="telnet: " in=wan src=198.51.100.10 dst=192.0.2.1 proto=tcp sport=`,
+			`dport=23 flags=S len=60`,
+			`msg=packet daemon=firewall component=packets prefix="edge drop wan input: " in=wan src=198.51.100.10 dst=192.0.2.1 proto=tcp`,
+			`dport=8081 flags=S`,
+		} {
+			if err := f.p.WaitLog(ctx, want); err != nil {
+				t.Errorf("the log lacks %q: %v", want, err)
+			}
+		}
+	})
+
 	t.Run("masquerade", func(t *testing.T) {
 		got := f.dial(lab.NodeClient, lab.OutsideDEAddr4+":7000")
 		if !strings.HasPrefix(got, "from="+lab.RouterWANAddr4+" ") {
@@ -327,6 +351,7 @@ func TestFirewallTraffic(t *testing.T) {
 			`edge_firewall_bans 1`,
 			`edge_firewall_ban_changes_total\{op="ban"\} [1-9]`,
 			`edge_firewall_applies_total\{result="success"\} 1`,
+			`edge_firewall_logged_packets_total\{prefix="telnet: "\} [1-9]`,
 		} {
 			if !regexp.MustCompile(re).MatchString(metrics) {
 				t.Errorf("metrics lack %s", re)

@@ -286,11 +286,15 @@ func (c *compiler) zoneEnd(ch *ruleset.Chain, id, what string, a fwconfig.Action
 	one(ch, id+": "+string(a), &ruleset.Rule{Counter: true, Verdict: verdict(a)})
 }
 
-// logRule logs with the config's rate and level, and the prefix "edge
-// <what>: ".
+// logRule logs with the config's rate, to the kernel log at the config's
+// level or to its NFLOG group, with the prefix "edge <what>: ".
 func (c *compiler) logRule(what string) *ruleset.Rule {
 	l := c.cfg.Log
-	return &ruleset.Rule{Limit: limit(l.Rate, l.Burst, false), Counter: true, Log: &ruleset.Log{Prefix: "edge " + what + ": ", Level: l.Level}}
+	lg := &ruleset.Log{Prefix: "edge " + what + ": ", Level: l.Level}
+	if l.To == fwconfig.LogToDaemon {
+		lg.Level, lg.ToGroup, lg.Group = "", true, l.Group
+	}
+	return &ruleset.Rule{Limit: limit(l.Rate, l.Burst, false), Counter: true, Log: lg}
 }
 
 // dispatch sends traffic to the zones' chains: interface matches first

@@ -293,10 +293,23 @@ func (s *SYNFlood) SetDefaults() { s.Zones = []string{"wan"} }
 type Log struct {
 	Rate  Rate   `yaml:"rate"`
 	Burst uint32 `yaml:"burst"`
-	// Level is a syslog level: emerg, alert, crit, err, warn, notice,
-	// info or debug.
+	// To is where logged packets go: "kernel" (the kernel log, read by
+	// journald; inside a network namespace only when the host allows it)
+	// or "daemon" (NFLOG group Group, which edge-firewall reads and writes
+	// to its own log, one structured line per packet).
+	To string `yaml:"to"`
+	// Group is the NFLOG group for to: daemon.
+	Group uint16 `yaml:"group"`
+	// Level is a syslog level for to: kernel: emerg, alert, crit, err,
+	// warn, notice, info or debug.
 	Level string `yaml:"level"`
 }
+
+// Where logged packets go.
+const (
+	LogToKernel = "kernel"
+	LogToDaemon = "daemon"
+)
 
 // FlowOffload is the flowtable fast path.
 type FlowOffload struct {
@@ -323,7 +336,7 @@ func DefaultConfig() Config {
 			DefaultTimeout: config.Duration(time.Hour),
 			MaxTimeout:     config.Duration(30 * 24 * time.Hour),
 		},
-		Log:     Log{Rate: Rate{Count: 10, Unit: "minute"}, Burst: 5, Level: "info"},
+		Log:     Log{Rate: Rate{Count: 10, Unit: "minute"}, Burst: 5, To: LogToKernel, Group: 100, Level: "info"},
 		Confirm: Confirm{DefaultTimeout: config.Duration(60 * time.Second)},
 	}
 }

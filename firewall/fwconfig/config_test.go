@@ -76,7 +76,7 @@ func TestDefaults(t *testing.T) {
 			PerSource: []SourceLimit{{Service: "ssh", Rate: Rate{10, "minute"}, Zones: []string{"wan"}}},
 			SYNFlood:  &SYNFlood{Rate: Rate{200, "second"}, Zones: []string{"wan"}},
 		},
-		Log:     Log{Rate: Rate{10, "minute"}, Burst: 5, Level: "info"},
+		Log:     Log{Rate: Rate{10, "minute"}, Burst: 5, To: LogToKernel, Group: 100, Level: "info"},
 		Confirm: Confirm{DefaultTimeout: config.Duration(time.Minute)},
 	}
 	if diff := cmp.Diff(want, c, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
@@ -310,8 +310,9 @@ func TestErrors(t *testing.T) {
 			`firewall.limits.per_source[3].service: limit name "8080/tcp" is not a valid name`,
 			`firewall.limits.per_source[4].service: unknown service "telnet"`,
 			`firewall.limits.syn_flood.rate: missing; write a rate such as 200/second`}},
-		{"log", zones + "  log: {rate: \"\", level: loud}\n", []string{
+		{"log", zones + "  log: {rate: \"\", level: loud, to: syslog}\n", []string{
 			`edge.yaml:11:15: firewall.log.rate: missing; write a rate such as 10/minute`,
+			`firewall.log.to: unknown log target "syslog"; use kernel (the kernel log) or daemon (edge-firewall's own log, through NFLOG group firewall.log.group)`,
 			`firewall.log.level: unknown level "loud"; use emerg, alert, crit, err, warn, notice, info, debug`}},
 		{"offload", "  zones:\n    wan: {networks: [\"0.0.0.0/0\"]}\n  flow_offload: {enabled: true}\n", []string{
 			`edge.yaml:10:17: firewall.flow_offload.devices: no devices to offload; list them, or give the zones interfaces`}},

@@ -743,6 +743,9 @@ func (c *Config) validateLog(v *config.Checker) {
 	if c.Log.Rate.IsZero() {
 		v.Key("rate").Errorf("missing; write a rate such as 10/minute")
 	}
+	if c.Log.To != LogToKernel && c.Log.To != LogToDaemon {
+		v.Key("to").Errorf("unknown log target %q; use kernel (the kernel log) or daemon (edge-firewall's own log, through NFLOG group firewall.log.group)", c.Log.To)
+	}
 	if !slices.Contains(LogLevels, c.Log.Level) {
 		v.Key("level").Errorf("unknown level %q; use %s", c.Log.Level, strings.Join(LogLevels, ", "))
 	}

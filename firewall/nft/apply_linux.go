@@ -525,7 +525,10 @@ func (b *builder) addRule(chain string, lr lowered, label string) error {
 				e.Key |= 1 << unix.NFTA_LOG_PREFIX
 				e.Data = []byte(r.Log.Prefix)
 			}
-			if lvl, ok := logLevels[r.Log.Level]; ok {
+			if r.Log.ToGroup {
+				e.Key |= 1 << unix.NFTA_LOG_GROUP
+				e.Group = r.Log.Group
+			} else if lvl, ok := logLevels[r.Log.Level]; ok {
 				e.Key |= 1 << unix.NFTA_LOG_LEVEL
 				e.Level = expr.LogLevel(lvl)
 			}

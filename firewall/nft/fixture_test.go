@@ -159,6 +159,8 @@ func representative() *ruleset.Ruleset {
 				{ID: "input: log", Log: &ruleset.Log{Prefix: "edge input drop: "}, Limit: &ruleset.Limit{Rate: 5, Unit: "minute", Burst: 10}},
 				{ID: "input: log debug", Log: &ruleset.Log{Level: "debug"}},
 				{ID: "input: log warn", Log: &ruleset.Log{Prefix: "warn: ", Level: "warn"}},
+				{ID: "input: log group", Log: &ruleset.Log{Prefix: "to nflog: ", ToGroup: true, Group: 7}},
+				{ID: "input: log group 0", Log: &ruleset.Log{ToGroup: true}},
 				{ID: "input: reject v4", Matches: []ruleset.Match{addr(ruleset.SAddr, "ip", false, "192.168.1.0/24")}, Verdict: ruleset.Reject},
 				{ID: "input: reject v6", Matches: []ruleset.Match{values(ruleset.ICMPv6Type, false, "echo-request")}, Verdict: ruleset.Reject},
 				{ID: "input: reject nfproto", Matches: []ruleset.Match{values(ruleset.NFProto, false, "ipv4")}, Verdict: ruleset.Reject},

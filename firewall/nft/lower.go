@@ -241,6 +241,9 @@ func lowerRule(r *ruleset.Rule, sets map[string]*ruleset.Set, flowtable *ruleset
 		if _, ok := logLevels[l.Level]; !ok && l.Level != "" {
 			return lr, fmt.Errorf("log level %q; use one of %s", l.Level, strings.Join(logLevelNames, ", "))
 		}
+		if l.ToGroup && l.Level != "" {
+			return lr, fmt.Errorf("log to group %d takes no level (%s)", l.Group, l.Level)
+		}
 		lr.stmts = append(lr.stmts, stmt{kind: stLog})
 	}
 	if n := r.NAT; n != nil {

@@ -332,6 +332,9 @@ func renderLog(l *ruleset.Log) string {
 	if l.Prefix != "" {
 		s += " prefix " + quote(l.Prefix)
 	}
+	if l.ToGroup {
+		return s + fmt.Sprintf(" group %d", l.Group)
+	}
 	if lvl, ok := logLevels[l.Level]; ok && lvl != logLevels["warn"] {
 		s += " level " + logLevelNames[lvl]
 	}

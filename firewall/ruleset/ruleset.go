@@ -200,11 +200,15 @@ type Meter struct {
 	Limit  Limit
 }
 
-// Log is a log statement.
+// Log is a log statement: to the kernel log at Level, or with ToGroup
+// to NFLOG group Group (read by edge-firewall itself, or ulogd), which
+// takes no level.
 type Log struct {
 	Prefix string
 	// Level is a syslog level (info, warn, ...); empty means warn.
-	Level string
+	Level   string
+	ToGroup bool
+	Group   uint16
 }
 
 // NATKind is the kind of a NAT statement.
