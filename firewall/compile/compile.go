@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
@@ -166,13 +167,37 @@ func (z *zoneSel) src() axis { return z.sel(ruleset.IIFName, ruleset.SAddr, slot
 func (z *zoneSel) dst() axis { return z.sel(ruleset.OIFName, ruleset.DAddr, slotDst, "oif", "daddr") }
 
 func (z *zoneSel) sel(ifKind, addrKind ruleset.MatchKind, slot int, ifTok, addrTok string) axis {
-	ax := axis{}
-	if len(z.ifaces) > 0 {
-		ax = append(ax, alt{slot: slot, token: ifTok, matches: []ruleset.Match{{Kind: ifKind, Names: z.ifaces}}})
-	}
+	ax := ifaceAxis(ifKind, slot, ifTok, z.ifaces)
 	for _, a := range addrAxis(addrKind, z.v4, z.v6) {
 		a.slot, a.token = slot, addrTok
 		ax = append(ax, a)
+	}
+	return ax
+}
+
+// ifaceAxis matches any of names: exact names in one match, and each
+// wildcard ("veth*", a prefix compare in the kernel, which cannot share a
+// set with exact names) in a match of its own, qualified by the wildcard
+// when there are several alternatives.
+func ifaceAxis(kind ruleset.MatchKind, slot int, tok string, names []string) axis {
+	ax := axis{}
+	var plain, wild []string
+	for _, n := range names {
+		if strings.HasSuffix(n, "*") {
+			wild = append(wild, n)
+		} else {
+			plain = append(plain, n)
+		}
+	}
+	if len(plain) > 0 {
+		ax = append(ax, alt{slot: slot, token: tok, matches: []ruleset.Match{{Kind: kind, Names: plain}}})
+	}
+	for _, w := range wild {
+		t := tok
+		if len(names) > 1 && tok != "" {
+			t = tok + " " + w
+		}
+		ax = append(ax, alt{slot: slot, token: t, matches: []ruleset.Match{{Kind: kind, Names: []string{w}}}})
 	}
 	return ax
 }
@@ -181,8 +206,11 @@ func (z *zoneSel) sel(ifKind, addrKind ruleset.MatchKind, slot int, ifTok, addrT
 // on its interfaces and not from its networks of family fam.
 func (z *zoneSel) notFrom(fam string) []ruleset.Match {
 	var ms []ruleset.Match
-	if len(z.ifaces) > 0 {
-		ms = append(ms, ruleset.Match{Kind: ruleset.IIFName, Negate: true, Names: z.ifaces})
+	// Not on any of them: one != per wildcard, and one for the rest.
+	for _, a := range ifaceAxis(ruleset.IIFName, slotSrc, "", z.ifaces) {
+		m := a.matches[0]
+		m.Negate = true
+		ms = append(ms, m)
 	}
 	if ps := z.family(fam); len(ps) > 0 {
 		ms = append(ms, ruleset.Match{Kind: ruleset.SAddr, Negate: true, Family: fam, Prefixes: ps})

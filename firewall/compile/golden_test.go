@@ -52,33 +52,39 @@ func load(t testing.TB, path string) *config.File[fwconfig.Config] {
 	return f
 }
 
+// goldenCases are the representative configs: testdata/<name>.yaml (the
+// -nooffload variant reads the same file; example is the section's
+// documented example).
+var goldenCases = []struct {
+	name string
+	opts Options
+}{
+	{name: "home"},
+	{name: "forwards", opts: Options{Flowtable: true}},
+	{name: "forwards-nooffload", opts: Options{Flowtable: false}},
+	{name: "blocklist", opts: Options{Bans: []BanEntry{
+		{Addr: mustAddr("198.51.100.7"), Timeout: 59 * time.Minute, Comment: "ssh brute force"},
+		{Addr: mustAddr("2001:db8::bad"), Comment: "manual"},
+		{Addr: mustAddr("203.0.113.9"), Timeout: -time.Second},
+		{Addr: mustAddr("192.0.2.66"), Timeout: time.Hour, Comment: "also static"},
+	}}},
+	{name: "strict"},
+	{name: "example", opts: Options{Flowtable: true}},
+}
+
+func goldenConfig(name string) string {
+	if name == "example" {
+		return filepath.Join("..", "fwconfig", "testdata", "example.yaml")
+	}
+	return filepath.Join("testdata", strings.TrimSuffix(name, "-nooffload")+".yaml")
+}
+
 // TestGolden compiles representative configs and compares the rulesets
 // with testdata/<name>.golden (go test -update rewrites them).
 func TestGolden(t *testing.T) {
-	tests := []struct {
-		name string
-		opts Options
-	}{
-		{name: "home"},
-		{name: "forwards", opts: Options{Flowtable: true}},
-		{name: "forwards-nooffload", opts: Options{Flowtable: false}},
-		{name: "blocklist", opts: Options{Bans: []BanEntry{
-			{Addr: mustAddr("198.51.100.7"), Timeout: 59 * time.Minute, Comment: "ssh brute force"},
-			{Addr: mustAddr("2001:db8::bad"), Comment: "manual"},
-			{Addr: mustAddr("203.0.113.9"), Timeout: -time.Second},
-			{Addr: mustAddr("192.0.2.66"), Timeout: time.Hour, Comment: "also static"},
-		}}},
-		{name: "strict"},
-		// The section's documented example, compiled as is.
-		{name: "example", opts: Options{Flowtable: true}},
-	}
-	for _, tc := range tests {
+	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfgPath := filepath.Join("testdata", strings.TrimSuffix(tc.name, "-nooffload")+".yaml")
-			if tc.name == "example" {
-				cfgPath = filepath.Join("..", "fwconfig", "testdata", "example.yaml")
-			}
-			f := load(t, cfgPath)
+			f := load(t, goldenConfig(tc.name))
 			tc.opts.ReadFile = testdataReader
 			rs, err := Compile(f, tc.opts)
 			if err != nil {

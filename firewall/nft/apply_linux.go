@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/nftables"
@@ -578,6 +579,12 @@ func (b *builder) addMatch(l *exprs, s stmt, label string) error {
 			key = expr.MetaKeyOIFNAME
 		}
 		l.add(&expr.Meta{Key: key, Register: 1})
+		if n := m.Names[0]; len(m.Names) == 1 && strings.HasSuffix(n, "*") {
+			// A wildcard compares the name's first bytes only, as nft
+			// compiles "veth*".
+			l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: []byte(strings.TrimSuffix(n, "*"))})
+			return nil
+		}
 		keys := make([][]byte, len(m.Names))
 		for i, n := range m.Names {
 			keys[i] = ifnameKey(n)

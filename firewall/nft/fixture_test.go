@@ -161,6 +161,8 @@ func representative() *ruleset.Ruleset {
 				{ID: "input: log warn", Log: &ruleset.Log{Prefix: "warn: ", Level: "warn"}},
 				{ID: "input: log group", Log: &ruleset.Log{Prefix: "to nflog: ", ToGroup: true, Group: 7}},
 				{ID: "input: log group 0", Log: &ruleset.Log{ToGroup: true}},
+				{ID: "input: veth wildcard", Matches: []ruleset.Match{names(ruleset.IIFName, false, "veth*")}, Counter: true},
+				{ID: "input: not docker wildcard", Matches: []ruleset.Match{names(ruleset.OIFName, true, "docker*"), names(ruleset.IIFName, true, "br-lan", "wg0")}, Counter: true},
 				{ID: "input: reject v4", Matches: []ruleset.Match{addr(ruleset.SAddr, "ip", false, "192.168.1.0/24")}, Verdict: ruleset.Reject},
 				{ID: "input: reject v6", Matches: []ruleset.Match{values(ruleset.ICMPv6Type, false, "echo-request")}, Verdict: ruleset.Reject},
 				{ID: "input: reject nfproto", Matches: []ruleset.Match{values(ruleset.NFProto, false, "ipv4")}, Verdict: ruleset.Reject},

@@ -694,6 +694,12 @@ func normIfnames(names []string) ([]string, error) {
 		if n == "" || len(n) > 15 || strings.ContainsAny(n, "\"\x00/ \t\n") {
 			return nil, fmt.Errorf("interface name %q: 1 to 15 bytes, no quotes, slashes or spaces", n)
 		}
+		if i := strings.IndexByte(n, '*'); i >= 0 && (i != len(n)-1 || i == 0) {
+			return nil, fmt.Errorf("interface name %q: a * may only end a name (a wildcard such as veth*)", n)
+		}
+		if strings.HasSuffix(n, "*") && len(names) > 1 {
+			return nil, fmt.Errorf("wildcard interface name %q must be matched on its own, not with %d other names", n, len(names)-1)
+		}
 		if !slices.Contains(out, n) {
 			out = append(out, n)
 		}

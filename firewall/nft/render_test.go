@@ -179,6 +179,12 @@ func TestCheck(t *testing.T) {
 		{"ifname", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{names(ruleset.IIFName, false, "a-very-long-ifname")}
 		}, `rule "r1": match 1 (iifname): interface name "a-very-long-ifname": 1 to 15 bytes`},
+		{"wildcard with others", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{names(ruleset.IIFName, false, "eth0", "veth*")}
+		}, `wildcard interface name "veth*" must be matched on its own, not with 1 other names`},
+		{"star inside", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{names(ruleset.OIFName, false, "*")}
+		}, `interface name "*": a * may only end a name`},
 		{"conflicting transport", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{protos(false, "udp"), ports(ruleset.DPort, "tcp", false, port(22))}
 		}, `rule "r1": match 2 (dport): tcp port after a match that limits the rule to udp`},
