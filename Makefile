@@ -19,8 +19,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X github.com/homeedge/edge/internal/suite.Version=$(VERSION)
 FUZZTIME ?= 10s
 # Commands built into bin/. edge-testd is the runtime contract's reference
-# daemon (integration/edge-testd); the demo runs it until the domain daemons land.
-COMMANDS := ./cmd/... ./integration/edge-testd
+# daemon (integration/edge-testd); edge-probe is the lab's traffic probe, which
+# the demo uses too.
+COMMANDS := ./cmd/... ./integration/edge-testd ./integration/edge-probe
 
 .PHONY: all deps build test vet unit integration lint fuzz demo bench clean
 

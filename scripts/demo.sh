@@ -14,8 +14,10 @@ chmod 0755 "$work"
 runid=
 daemon_pid=
 dns_pid=
+fw_pid=
+probe_pids=
 cleanup() {
-	for pid in $daemon_pid $dns_pid; do
+	for pid in $fw_pid $daemon_pid $dns_pid $probe_pids; do
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
@@ -44,9 +46,11 @@ ip netns exec "$ns" bin/edge-testd -config "$work/testd.yaml" >"$work/edge-testd
 daemon_pid=$!
 ip netns exec "$ns" bin/edge-dns -config "$work/edge.yaml" >"$work/edge-dns.log" 2>&1 &
 dns_pid=$!
+ip netns exec "$ns" bin/edge-firewall -config "$work/edge.yaml" >"$work/edge-firewall.log" 2>&1 &
+fw_pid=$!
 ctl() { bin/edgectl --socket-dir "$work/run" "$@"; }
 for _ in $(seq 50); do
-	ctl status testd dns >/dev/null 2>&1 && break
+	ctl status testd dns firewall >/dev/null 2>&1 && break
 	sleep 0.1
 done
 echo
@@ -56,7 +60,7 @@ echo
 echo "== a lan client asks the router"
 ip netns exec "edge-$runid-client" bash -c 'exec 3<>/dev/tcp/192.168.1.1/7000 && timeout 3 cat <&3'
 echo "== an outside client asks the router (not allowed: no answer)"
-ip netns exec "edge-$runid-outside-de" bash -c 'exec 3<>/dev/tcp/192.0.2.1/7000 && timeout 3 cat <&3' || true
+ip netns exec "edge-$runid-outside-de" timeout 3 bash -c 'exec 3<>/dev/tcp/192.0.2.1/7000 && cat <&3' || echo '  (dropped by edge-firewall: 7000 is not a wan service)'
 echo
 echo "== reload with a new greeting"
 sed -i 's|greeting: .*|greeting: "reloaded without a restart"|' "$work/testd.yaml"
@@ -74,15 +78,41 @@ echo "== a record added at run time"
 ctl record add printer.home.arpa A 192.168.1.20
 printf '  lan client   printer.home.arpa -> %s\n' "$(client client 192.168.1.1 printer.home.arpa)"
 echo
+echo "== edge-firewall"
+probe() { ip netns exec "edge-$runid-$1" bin/edge-probe "${@:2}"; }
+ip netns exec "edge-$runid-outside-de" bin/edge-probe serve -tcp :7000 >/dev/null 2>&1 &
+probe_pids="$probe_pids $!"
+ip netns exec "edge-$runid-nas" bin/edge-probe serve -tcp :80 >/dev/null 2>&1 &
+probe_pids="$probe_pids $!"
+sleep 0.3
+printf '  lan client -> outside-de:7000, masqueraded:   %s\n' "$(probe client dial 198.51.100.10:7000)"
+printf '  outside-de -> router:8080, forwarded to nas:  %s\n' "$(probe outside-de dial 192.0.2.1:8080)"
+printf '  lan client -> router:8080, hairpin:           %s\n' "$(probe client dial 192.0.2.1:8080)"
+printf '  outside-de -> router:7000 (not a wan service): %s\n' "$(probe outside-de dial -timeout 1s 192.0.2.1:7000 || true)"
+ctl fw ban 198.51.100.10 --for 10m --comment "demo"
+printf '  banned outside-de asks the router for DNS:    %s\n' "$(client outside-de 192.0.2.1 www.example.net 2>&1 | tail -n1)"
+ctl fw unban 198.51.100.10
+echo "== edgectl fw diff, after allowing https from the wan in the config"
+sed -i 's|services: \[dns, ssh\]|services: [dns, ssh, https]|' "$work/edge.yaml"
+ctl fw diff || true
+echo "== edgectl fw apply --confirm 30s, then confirm"
+ctl fw apply --confirm 30s | tail -n2
+ctl fw confirm
+echo "== the log names the rule that dropped a packet"
+grep -m2 'msg=packet' "$work/edge-firewall.log" || true
+
+echo
 echo "== metrics (from the router's loopback)"
 ip netns exec "$ns" curl -sf http://127.0.0.1:9799/metrics | grep '^edge_testd_' || true
+ip netns exec "$ns" curl -sf http://127.0.0.1:9711/metrics | grep -E '^edge_firewall_(zone_packets_total\{|bans |rules )' || true
 
 echo
 echo "The lab is up. Try, in another shell:"
 echo "  bin/edgectl --socket-dir $work/run status"
 echo "  bin/edge-lab exec -lab $runid client -- ping -c1 192.168.1.1"
 echo "  bin/edge-lab exec -lab $runid client -- dig @192.168.1.1 www.example.net"
-echo "  tail -f $work/edge-testd.log $work/edge-dns.log"
+echo "  bin/edgectl --socket-dir $work/run fw show"
+echo "  tail -f $work/edge-testd.log $work/edge-dns.log $work/edge-firewall.log"
 if [ -t 0 ]; then
 	echo "Press Ctrl-C to stop the demo and remove the lab."
 	wait "$daemon_pid"
