@@ -147,7 +147,7 @@ func (s *Service) handleDiff(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, ctlapi.Errorf(http.StatusUnprocessableEntity, "%s does not load:\n%s", s.env.ConfigPath, errorText(err))
 	}
-	next, err := s.compile(r.Context(), cfg)
+	next, err := s.compile(cfg)
 	if err != nil {
 		return nil, ctlapi.Errorf(http.StatusUnprocessableEntity, "%s does not compile:\n%s", s.env.ConfigPath, errorText(err))
 	}

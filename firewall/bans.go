@@ -50,6 +50,46 @@ func (s *Service) activeBans(ctx context.Context) ([]storedBan, error) {
 	return out, nil
 }
 
+// restoreBans puts the stored bans into the kernel's ban sets with the
+// time each has left (after a reboot the boot ruleset has none; after a
+// restart they are there already, and this refreshes them to the store's
+// times). The caller holds mu. A failure is logged: the bans stay stored
+// and the next start tries again.
+func (s *Service) restoreBans(ctx context.Context) {
+	bans, err := s.activeBans(ctx)
+	if err != nil {
+		s.log.Error("bans not restored", "err", err)
+		return
+	}
+	now := s.now()
+	byFamily := map[*ruleset.Set][]ruleset.Element{}
+	for _, b := range bans {
+		set, err := s.banSetFor(b.Addr)
+		if err != nil {
+			s.log.Error("bans not restored", "err", err)
+			return
+		}
+		e := ruleset.Element{Prefix: netip.PrefixFrom(b.Addr, b.Addr.BitLen()), Comment: banComment(b)}
+		if !b.Expires.IsZero() {
+			if e.Timeout = b.Expires.Sub(now).Round(time.Second); e.Timeout < time.Second {
+				continue
+			}
+		}
+		byFamily[set] = append(byFamily[set], e)
+	}
+	n := 0
+	for set, els := range byFamily {
+		if err := nft.UpdateSet(s.conn, compile.Table, set, els, nil); err != nil {
+			s.log.Error("bans not restored", "set", set.Name, "err", err)
+			continue
+		}
+		n += len(els)
+	}
+	if n > 0 {
+		s.log.Info("bans restored from the state store", "bans", n)
+	}
+}
+
 // countBans counts active bans, static ones included; the caller holds
 // mu.
 func (s *Service) countBans() (int, error) {

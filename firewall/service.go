@@ -138,7 +138,7 @@ func New(env daemon.Env, cfg *config.File[fwconfig.Config]) (daemon.Service[fwco
 	if cfg.Section.FlowOffload.Enabled && !s.offload {
 		s.log.Warn("flow offload is configured but this kernel has no flowtables; forwarding without the fast path", "reason", s.offloadWhy)
 	}
-	a, err := s.compile(context.Background(), cfg)
+	a, err := s.compile(cfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -150,25 +150,13 @@ func New(env daemon.Env, cfg *config.File[fwconfig.Config]) (daemon.Service[fwco
 
 var _ daemon.Service[fwconfig.Config] = (*Service)(nil)
 
-// compile builds the ruleset of cfg with the stored bans, without flow
-// offload when the kernel has no flowtables.
-func (s *Service) compile(ctx context.Context, cfg *config.File[fwconfig.Config]) (*applied, error) {
-	bans, err := s.activeBans(ctx)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]compile.BanEntry, 0, len(bans))
-	now := s.now()
-	for _, b := range bans {
-		e := compile.BanEntry{Addr: b.Addr, Comment: b.Comment}
-		if !b.Expires.IsZero() {
-			if e.Timeout = b.Expires.Sub(now).Round(time.Second); e.Timeout <= 0 {
-				continue
-			}
-		}
-		entries = append(entries, e)
-	}
-	rs, err := compile.Compile(cfg, compile.Options{Flowtable: s.offload, Bans: entries})
+// compile builds the ruleset of cfg, without flow offload when the
+// kernel has no flowtables. Run-time bans are not part of it: they live in
+// the kernel's ban sets, which every apply carries over, and in the state
+// store, from which Run restores them at start. So a ruleset restored by
+// a rollback brings back no ban lifted since it was compiled.
+func (s *Service) compile(cfg *config.File[fwconfig.Config]) (*applied, error) {
+	rs, err := compile.Compile(cfg, compile.Options{Flowtable: s.offload})
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +182,8 @@ func (s *Service) compile(ctx context.Context, cfg *config.File[fwconfig.Config]
 // Ready is closed once the first ruleset is applied.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
 
-// Run applies the ruleset, then drops expired bans now and then until ctx
-// ends. An apply waiting for its confirm when the daemon stops is rolled
+// Run applies the ruleset and restores the stored bans, then drops expired
+// bans now and then until ctx ends. An apply waiting for its confirm when the daemon stops is rolled
 // back first: nobody confirmed it.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
@@ -210,6 +198,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	s.mu.Lock()
 	err := s.apply(s.cur, "start")
+	if err == nil {
+		s.restoreBans(ctx)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -268,7 +259,7 @@ func (s *Service) Reload(cfg *config.File[fwconfig.Config]) error {
 		return fmt.Errorf("generation %d waits for `edgectl fw confirm` until %s; confirm it or let it roll back before applying again",
 			s.cur.gen, p.deadline.Format(time.TimeOnly))
 	}
-	a, err := s.compile(context.Background(), cfg)
+	a, err := s.compile(cfg)
 	if err != nil {
 		return err
 	}

@@ -433,6 +433,20 @@ func TestFirewallTraffic(t *testing.T) {
 		if got := f.dial(lab.NodeOutsideUS, lab.RouterWANAddr4+":22"); got != "timeout" {
 			t.Errorf("after a restart, banned outside-us to ssh = %q, want timeout (the ban is restored from the state store)", got)
 		}
+		// A ban lifted while an apply waits stays lifted through the
+		// rollback to the ruleset from before it.
+		cfg, _ := os.ReadFile(f.cfg)
+		os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "services: [ssh]", "services: [ssh, https]", 1)), 0o644)
+		f.mustEdgectl("fw", "apply", "--confirm", "5s")
+		applied := time.Now()
+		f.mustEdgectl("fw", "unban", lab.OutsideUSAddr4)
+		time.Sleep(time.Until(applied.Add(6 * time.Second)))
+		if !strings.Contains(f.p.Log(), `msg="rolled back"`) {
+			t.Errorf("no rollback logged")
+		}
+		if got := f.dial(lab.NodeOutsideUS, lab.RouterWANAddr4+":22"); !strings.HasPrefix(got, "from=") {
+			t.Errorf("after unban and a rollback, outside-us to ssh = %q, want it through", got)
+		}
 		f.stop()
 		if out, err := f.l.Run(ctx, lab.NodeRouter, bin("edge-firewall"), "-cleanup", "-config", f.cfg); err != nil {
 			t.Fatalf("-cleanup: %v\n%s", err, out)

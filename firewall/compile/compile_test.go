@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -246,6 +247,29 @@ func BenchmarkBlocklist(b *testing.B) {
 		}
 		if n := len(rs.Sets[2].Elements); n != 100_000 {
 			b.Fatalf("blocklist_v4 has %d elements, want 100000", n)
+		}
+	}
+}
+
+func TestMeterIdle(t *testing.T) {
+	for _, tc := range []struct {
+		count uint64
+		unit  string
+		burst uint32
+		want  time.Duration
+	}{
+		{10, "minute", 10, 66 * time.Second},
+		{10, "minute", 0, time.Minute},
+		{200, "second", 400, time.Minute},
+		{3, "hour", 2, time.Hour},
+		{7, "minute", 1, 18 * time.Second},
+	} {
+		got := meterIdle(fwconfig.Rate{Count: tc.count, Unit: tc.unit}, tc.burst)
+		if tc.want < time.Minute {
+			tc.want = time.Minute
+		}
+		if got != tc.want {
+			t.Errorf("meterIdle(%d/%s, burst %d) = %v, want %v", tc.count, tc.unit, tc.burst, got, tc.want)
 		}
 	}
 }

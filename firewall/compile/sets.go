@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
 	"github.com/homeedge/edge/firewall/ruleset"
@@ -37,9 +38,10 @@ func (c *compiler) sets() {
 	for i := range c.cfg.Limits.PerSource {
 		l := &c.cfg.Limits.PerSource[i]
 		comment := "per-source limit " + strings.TrimPrefix(l.MeterName(), "meter_")
+		idle := meterIdle(l.Rate, l.Burst)
 		c.rs.Sets = append(c.rs.Sets,
-			&ruleset.Set{Name: l.MeterName() + "_v4", Type: ruleset.IPv4Addr, Dynamic: true, Size: meterSize, Comment: comment},
-			&ruleset.Set{Name: l.MeterName() + "_v6", Type: ruleset.IPv6Addr, Dynamic: true, Size: meterSize, Comment: comment},
+			&ruleset.Set{Name: l.MeterName() + "_v4", Type: ruleset.IPv4Addr, Dynamic: true, Timeout: true, DefaultTimeout: idle, Size: meterSize, Comment: comment},
+			&ruleset.Set{Name: l.MeterName() + "_v6", Type: ruleset.IPv6Addr, Dynamic: true, Timeout: true, DefaultTimeout: idle, Size: meterSize, Comment: comment},
 		)
 	}
 }
@@ -208,4 +210,24 @@ func prefixElements(ps []netip.Prefix) []ruleset.Element {
 
 func sortElements(es []ruleset.Element) {
 	slices.SortFunc(es, func(a, b ruleset.Element) int { return comparePrefix(a.Prefix, b.Prefix) })
+}
+
+// meterIdle is how long a meter keeps a source that sends nothing: the
+// time its limiter takes to refill completely (burst plus one packets at
+// the rate; nft's default burst is 5), at least a minute, in whole
+// seconds. A source that comes back later starts with a full bucket,
+// exactly what it would have had; and the meter's keys are freed instead
+// of filling the set, whose full state would let new sources pass
+// unlimited.
+func meterIdle(r fwconfig.Rate, burst uint32) time.Duration {
+	if burst == 0 {
+		burst = 5
+	}
+	unit := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}[r.Unit]
+	if r.Count == 0 || unit == 0 {
+		return time.Minute
+	}
+	d := time.Duration(burst+1) * unit / time.Duration(r.Count)
+	d = (d + time.Second - 1).Truncate(time.Second)
+	return max(d, time.Minute)
 }

@@ -301,7 +301,7 @@ func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElem
 	ns := &nftables.Set{
 		Table: b.t, Name: s.Name, ID: id,
 		KeyType: keyType(s.Type), KeyByteOrder: binaryutil.BigEndian,
-		Interval: s.Interval, HasTimeout: s.Timeout, Dynamic: s.Dynamic,
+		Interval: s.Interval, HasTimeout: s.Timeout, Timeout: s.DefaultTimeout, Dynamic: s.Dynamic,
 		Size: uint32(s.Size), Comment: s.Comment,
 	}
 	if err := b.libAdd("set "+s.Name, func(c *nftables.Conn) error { return c.AddSet(ns, nil) }); err != nil {
@@ -514,7 +514,11 @@ func (b *builder) addRule(chain string, lr lowered, label string) error {
 			m := r.Meter
 			off, n := addrOffset(ruleset.SAddr, s.family)
 			l.load(expr.PayloadBaseNetworkHeader, off, n)
-			l.add(&expr.Dynset{SrcRegKey: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Operation: unix.NFT_DYNSET_OP_ADD, Exprs: []expr.Any{limitExpr(m.Limit)}})
+			op := uint32(unix.NFT_DYNSET_OP_ADD)
+			if lr.meterUpdate {
+				op = unix.NFT_DYNSET_OP_UPDATE
+			}
+			l.add(&expr.Dynset{SrcRegKey: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Operation: op, Exprs: []expr.Any{limitExpr(m.Limit)}})
 		case stLimit:
 			l.add(limitExpr(*r.Limit))
 		case stCounter:

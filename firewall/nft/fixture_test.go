@@ -91,7 +91,7 @@ func representative() *ruleset.Ruleset {
 				{Port: 9000}, {Port: 60000, PortEnd: 65535},
 			}},
 			{Name: "dns_ports", Type: ruleset.InetService, Elements: []ruleset.Element{{Port: 53}, {Port: 853}, {Port: 53}}},
-			{Name: "ssh_meter4", Type: ruleset.IPv4Addr, Dynamic: true, Timeout: true, Size: 65535},
+			{Name: "ssh_meter4", Type: ruleset.IPv4Addr, Dynamic: true, Timeout: true, DefaultTimeout: 2 * time.Minute, Size: 65535},
 			{Name: "ssh_meter6", Type: ruleset.IPv6Addr, Dynamic: true, Size: 4096},
 			{Name: "lan_hosts", Type: ruleset.IPv4Addr, Elements: elems("192.168.1.10", "192.168.1.12", "192.168.1.11", "192.168.1.100", "192.168.1.13")},
 			{Name: "empty4", Type: ruleset.IPv4Addr, Interval: true},

@@ -151,6 +151,9 @@ type lowered struct {
 	stmts []stmt
 	// flowtable is the name an offload statement adds flows to.
 	flowtable string
+	// meterUpdate says the meter's set has timeouts: the statement is
+	// update, which restarts the key's timeout, rather than add.
+	meterUpdate bool
 }
 
 // lowerCtx tracks what nft's evaluator knows while it walks a rule.
@@ -219,6 +222,7 @@ func lowerRule(r *ruleset.Rule, sets map[string]*ruleset.Set, flowtable *ruleset
 		if err := checkLimit(m.Limit); err != nil {
 			return lr, fmt.Errorf("meter: %w", err)
 		}
+		lr.meterUpdate = set.Timeout
 		s := stmt{kind: stMeter, family: fam}
 		if err := ctx.needNF(&s, lr.stmts, fam); err != nil {
 			return lr, fmt.Errorf("meter: %w", err)

@@ -133,6 +133,9 @@ func renderSet(b *strings.Builder, s *ruleset.Set, maxElements int) {
 	if len(flags) > 0 {
 		fmt.Fprintf(b, "\t\tflags %s\n", strings.Join(flags, ","))
 	}
+	if s.DefaultTimeout > 0 {
+		fmt.Fprintf(b, "\t\ttimeout %s\n", formatDuration(s.DefaultTimeout))
+	}
 	if s.Comment != "" {
 		b.WriteString("\t\tcomment " + quote(s.Comment) + "\n")
 	}
@@ -193,7 +196,11 @@ func renderRule(lr lowered, counters map[string]Counter) string {
 			parts = append(parts, renderMatch(s))
 		case stMeter:
 			m := r.Meter
-			parts = append(parts, fmt.Sprintf("add @%s { %s saddr %s }", m.Set, m.Family, renderLimit(m.Limit)))
+			op := "add"
+			if lr.meterUpdate {
+				op = "update"
+			}
+			parts = append(parts, fmt.Sprintf("%s @%s { %s saddr %s }", op, m.Set, m.Family, renderLimit(m.Limit)))
 		case stLimit:
 			parts = append(parts, renderLimit(*r.Limit))
 		case stCounter:

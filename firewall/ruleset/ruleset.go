@@ -39,8 +39,11 @@ type Set struct {
 	Type SetType
 	// Interval sets hold prefixes (and ranges); others single keys.
 	Interval bool
-	// Timeout lets elements expire (ban sets).
+	// Timeout lets elements expire (ban sets, meters).
 	Timeout bool
+	// DefaultTimeout is how long an element without a timeout of its own
+	// lives, such as one a meter adds (0: forever). It needs Timeout.
+	DefaultTimeout time.Duration
 	// Dynamic sets are updated from the packet path (meters).
 	Dynamic bool
 	// Size bounds a dynamic set (0: the kernel's default).
@@ -192,7 +195,12 @@ type Limit struct {
 }
 
 // Meter limits per key (source address) through a dynamic set:
-// `add @set { ip saddr limit rate over 10/minute }`.
+// `add @set { ip saddr limit rate over 10/minute }`. On a set with
+// timeouts the statement is `update`, which restarts the key's timeout at
+// every packet: a source's limit state then lives as long as the source
+// is active, and the set frees the keys of sources gone quiet instead of
+// filling up (a full set adds nothing, and the limit would stop applying
+// to new sources).
 type Meter struct {
 	Set string
 	// Family is ip or ip6: the key is that family's source address.
@@ -270,6 +278,9 @@ func (r *Ruleset) Validate() error {
 			if e.Timeout != 0 && !s.Timeout {
 				return fmt.Errorf("set %s: element timeout in a set without timeouts", s.Name)
 			}
+		}
+		if s.DefaultTimeout != 0 && !s.Timeout {
+			return fmt.Errorf("set %s: default timeout in a set without timeouts", s.Name)
 		}
 	}
 	chains := map[string]*Chain{}
