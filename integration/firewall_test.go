@@ -400,6 +400,11 @@ func TestFirewallTraffic(t *testing.T) {
 		if code, _ := f.edgectl("fw", "confirm"); code != 1 {
 			t.Errorf("confirm with nothing pending: exit %d, want 1", code)
 		}
+		// Counters kept their counts through the applies and the rollback.
+		metrics := f.run(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
+		if !regexp.MustCompile(`edge_firewall_rule_packets_total\{chain="input",rule="input: limit ssh \(ip\)"\} [1-9]`).MatchString(metrics) {
+			t.Errorf("the limit rule's counter was reset by the applies")
+		}
 		// The ban made before survived every apply and the rollback.
 		if show := f.mustEdgectl("fw", "show"); !strings.Contains(show, lab.Host11Addr4+" timeout") {
 			t.Errorf("the ban of %s did not survive the applies", lab.Host11Addr4)
