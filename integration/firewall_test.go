@@ -339,7 +339,7 @@ func TestFirewallTraffic(t *testing.T) {
 				t.Errorf("fw show lacks %q", want)
 			}
 		}
-		if regexp.MustCompile(`add @meter_ssh_v4 \{ ip saddr limit rate over 10/minute burst 10 packets \} counter packets [1-9]\d* `).FindString(show) == "" {
+		if regexp.MustCompile(`update @meter_ssh_v4 \{ ip saddr limit rate over 10/minute burst 10 packets \} counter packets [1-9]\d* `).FindString(show) == "" {
 			t.Errorf("fw show: the limit rule's counter did not count the dropped connection:\n%s", show)
 		}
 		metrics := f.run(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
