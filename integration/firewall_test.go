@@ -257,6 +257,14 @@ func TestFirewallTraffic(t *testing.T) {
 		if got := f.openPorts(lab.NodeClient, lab.RouterLANAddr4, "22,23,53,80,8081"); !slices.Equal(got, []string{"22", "23", "53", "80", "8081"}) {
 			t.Errorf("open ports seen from the lan = %v, want all five", got)
 		}
+		// IPv6 alike, in the same table.
+		v6 := "[" + lab.RouterWANAddr6 + "]"
+		if got := f.dial(lab.NodeOutsideDE, v6+":22"); !strings.HasPrefix(got, "from="+lab.OutsideDEAddr6+" ") {
+			t.Errorf("outside-de to ssh over IPv6 = %q", got)
+		}
+		if got := f.dial(lab.NodeOutsideDE, v6+":80"); got != "timeout" {
+			t.Errorf("outside-de to port 80 over IPv6 = %q, want timeout", got)
+		}
 	})
 
 	t.Run("port forward and hairpin", func(t *testing.T) {
@@ -309,6 +317,17 @@ func TestFirewallTraffic(t *testing.T) {
 		if got := f.dial(lab.NodeOutsideUS, target); !strings.HasPrefix(got, "from=") {
 			t.Errorf("after unban, outside-us to ssh = %q", got)
 		}
+		// An IPv6 ban drops IPv6 traffic and leaves the address's IPv4
+		// neighbour alone.
+		v6 := "[" + lab.RouterWANAddr6 + "]:22"
+		f.mustEdgectl("fw", "ban", lab.OutsideUSAddr6, "--for", "1m")
+		if got := f.dial(lab.NodeOutsideUS, v6); got != "timeout" {
+			t.Errorf("banned outside-us over IPv6 = %q, want timeout", got)
+		}
+		if got := f.dial(lab.NodeOutsideUS, target); !strings.HasPrefix(got, "from=") {
+			t.Errorf("outside-us over IPv4 with only its IPv6 banned = %q", got)
+		}
+		f.mustEdgectl("fw", "unban", lab.OutsideUSAddr6)
 		if code, out := f.edgectl("fw", "unban", lab.OutsideUSAddr4); code != 1 || !strings.Contains(out, "not banned") {
 			t.Errorf("unban of an address not banned: exit %d, %q", code, out)
 		}
