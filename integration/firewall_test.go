@@ -159,17 +159,7 @@ func (f *fwLab) run(node string, args ...string) string {
 // code and the output.
 func (f *fwLab) edgectl(args ...string) (int, string) {
 	f.t.Helper()
-	cmd := exec.Command(bin("edgectl"), append([]string{"--socket-dir", filepath.Join(f.dir, "run")}, args...)...)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &ee):
-		return ee.ExitCode(), string(out)
-	}
-	f.t.Fatalf("edgectl %q: %v", args, err)
-	return -1, ""
+	return runExit(f.t, exec.Command(bin("edgectl"), append([]string{"--socket-dir", filepath.Join(f.dir, "run")}, args...)...))
 }
 
 func (f *fwLab) mustEdgectl(args ...string) string {

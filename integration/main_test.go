@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,3 +53,19 @@ func run(m *testing.M) int {
 }
 
 func bin(name string) string { return filepath.Join(binDir, name) }
+
+// runExit runs cmd and returns its exit code and combined output; a
+// command that cannot start at all fails t.
+func runExit(t *testing.T, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
+	return -1, ""
+}

@@ -102,16 +102,7 @@ func (e *testdEnv) edgectl(asUser bool, args ...string) (int, string) {
 	if asUser {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &ee):
-		return ee.ExitCode(), string(out)
-	}
-	e.t.Fatalf("edgectl %q: %v", args, err)
-	return -1, ""
+	return runExit(e.t, cmd)
 }
 
 // greet connects from node to addr:7000 and returns the line it got

@@ -3,10 +3,7 @@
 package compile
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -32,23 +29,8 @@ var (
 //	host namespace (untouched)
 //	  edge-compiletest-<random>: table inet edge under test
 func TestGoldenInKernel(t *testing.T) {
-	nettest.RequireRoot(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		nettest.Unavailable(t, "needs the nft command (Debian package nftables)")
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	name := "edge-compiletest-" + hex.EncodeToString(b)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	conn, err := nft.Open(int(f.Fd()))
+	ns := nettest.NewNS(t, "edge-compiletest", "nft")
+	conn, err := nft.Open(ns.Fd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +50,8 @@ func TestGoldenInKernel(t *testing.T) {
 			if err := nft.Apply(conn, rs); err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
-			out, err := exec.Command("ip", "netns", "exec", name, "nft", "list", "table", "inet", "edge").CombinedOutput()
-			if err != nil {
-				t.Fatalf("nft list: %v: %s", err, out)
-			}
-			got := counterRe.ReplaceAllString(expiresRe.ReplaceAllString(string(out), ""), "counter packets 0 bytes 0")
+			out := ns.Run(t, "", "nft", "list", "table", "inet", "edge")
+			got := counterRe.ReplaceAllString(expiresRe.ReplaceAllString(out, ""), "counter packets 0 bytes 0")
 			if diff := cmp.Diff(nft.Render(rs), got); diff != "" {
 				t.Errorf("nft list after Apply differs from the rendered golden (-render +nft):\n%s", diff)
 			}

@@ -3,8 +3,6 @@
 package nflog
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/homeedge/edge/internal/nettest"
 )
 
 // These variables select a helper mode in which the test binary, run
@@ -95,67 +95,25 @@ func sendPackets(spec string) error {
 	return nil
 }
 
-// testNS is a throwaway network namespace "edge-nflogtest-<random>",
-// deleted when the test ends. The tests touch nothing outside it: Open
-// gets the namespace's fd, and nft, ip and the sender run under
-// `ip netns exec`.
+// testNS is a throwaway network namespace "edge-nflogtest-<random>"
+// (nettest.NewNS). The tests touch nothing outside it: Open gets the
+// namespace's fd, and nft, ip and the sender run under `ip netns exec`.
 type testNS struct {
+	*nettest.NS
 	name string
 	fd   int
 }
 
-const requireRootEnv = "EDGE_REQUIRE_ROOT"
-
-// unavailable skips t, or fails it when EDGE_REQUIRE_ROOT=1.
-func unavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv(requireRootEnv) == "1" {
-		t.Fatalf(format+" ("+requireRootEnv+"=1)", args...)
-	}
-	t.Skipf(format, args...)
-}
-
 func newTestNS(t *testing.T) *testNS {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		unavailable(t, "needs root")
-	}
-	for _, cmd := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(cmd); err != nil {
-			unavailable(t, "needs the %s command", cmd)
-		}
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	ns := &testNS{name: "edge-nflogtest-" + hex.EncodeToString(b)}
-	if out, err := exec.Command("ip", "netns", "add", ns.name).CombinedOutput(); err != nil {
-		unavailable(t, "ip netns add %s: %v: %s", ns.name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns.name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns.name, err, out)
-		}
-	})
-	f, err := os.Open("/run/netns/" + ns.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	ns.fd = int(f.Fd())
-	ns.run(t, "", "ip", "link", "set", "lo", "up")
-	return ns
+	ns := nettest.NewNS(t, "edge-nflogtest", "nft")
+	return &testNS{NS: ns, name: ns.Name, fd: ns.Fd}
 }
 
 // run runs a command in the namespace with stdin and returns its output.
 func (ns *testNS) run(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.name}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("ip netns exec %s %s: %v: %s", ns.name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return ns.Run(t, stdin, args...)
 }
 
 // send runs the packet sender in the namespace (see sendPackets).

@@ -3,54 +3,28 @@
 package nft
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
-	"os/exec"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/homeedge/edge/internal/nettest"
 )
 
-// testNS is a throwaway network namespace, "edge-nfttest-<random>",
-// created with `ip netns add` and deleted when the test ends. Nothing in
-// these tests touches the host's own namespace: kernel state goes through
-// a Conn opened on the namespace's fd, and nft runs under
-// `ip netns exec`.
+// testNS is a throwaway network namespace "edge-nfttest-<random>" with a
+// Conn opened on it (nettest.NewNS). Nothing in these tests touches the
+// host's own namespace: kernel state goes through the Conn, and nft runs
+// under `ip netns exec`.
 type testNS struct {
-	name string
-	fd   int
+	*nettest.NS
 	conn *Conn
 }
 
 func newTestNS(t testing.TB) *testNS {
 	t.Helper()
-	nettest.RequireRoot(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		nettest.Unavailable(t, "needs the nft command (Debian package nftables)")
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	ns := &testNS{name: "edge-nfttest-" + hex.EncodeToString(b)}
-	if out, err := exec.Command("ip", "netns", "add", ns.name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns.name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns.name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns.name, err, out)
-		}
-	})
-	f, err := os.Open("/run/netns/" + ns.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	ns.fd = int(f.Fd())
-	ns.run(t, "ip", "link", "set", "lo", "up")
-	if ns.conn, err = Open(ns.fd); err != nil {
-		t.Fatalf("Open(%s): %v", ns.name, err)
+	ns := &testNS{NS: nettest.NewNS(t, "edge-nfttest", "nft")}
+	var err error
+	if ns.conn, err = Open(ns.Fd); err != nil {
+		t.Fatalf("Open(%s): %v", ns.Name, err)
 	}
 	t.Cleanup(func() { ns.conn.Close() })
 	return ns
@@ -59,17 +33,10 @@ func newTestNS(t testing.TB) *testNS {
 // run runs a command in the namespace and returns its output.
 func (ns *testNS) run(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := ns.try(args...)
-	if err != nil {
-		t.Fatalf("ip netns exec %s %s: %v: %s", ns.name, strings.Join(args, " "), err, out)
-	}
-	return out
+	return ns.Run(t, "", args...)
 }
 
-func (ns *testNS) try(args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns.name}, args...)...).CombinedOutput()
-	return string(out), err
-}
+func (ns *testNS) try(args ...string) (string, error) { return ns.Try("", args...) }
 
 // nftFile runs nft -f (with more flags) on text in the namespace.
 func (ns *testNS) nftFile(t testing.TB, text string, flags ...string) (string, error) {

@@ -366,6 +366,34 @@ func TestMainFlags(t *testing.T) {
 	if code := Main(spec, []string{"-cleanup", "-config", bad}, &out, &errb); code != ExitOK || !called || cleaned != nil {
 		t.Errorf("Main(-cleanup, broken config) = %d, called %v, cfg %v; want 0, called with nil\n%s", code, called, cleaned, errb.String())
 	}
+
+	// -render appears with a Render func: it writes to stdout, a broken
+	// config is exit 78, and a render error exit 1.
+	spec = testSpec()
+	spec.Render = func(w io.Writer, cfg *config.File[section]) error {
+		if cfg.Section.Greeting == "fail" {
+			return errors.New("cannot render this")
+		}
+		fmt.Fprintf(w, "rendered %s\n", cfg.Section.Greeting)
+		return nil
+	}
+	failing := filepath.Join(dir, "failing.yaml")
+	os.WriteFile(failing, []byte("version: 1\ntestd:\n  greeting: fail\n"), 0o600)
+	for _, tc := range []struct {
+		cfg            string
+		code           int
+		stdout, stderr string
+	}{
+		{good, ExitOK, "rendered hi\n", ""},
+		{bad, ExitConfig, "", `testd.greting: unknown key "greting"`},
+		{failing, ExitFailure, "", "edge-testd: render: cannot render this\n"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := Main(spec, []string{"-render", "-config", tc.cfg}, &out, &errb); code != tc.code || out.String() != tc.stdout || !strings.Contains(errb.String(), tc.stderr) {
+			t.Errorf("Main(-render, %s) = %d\nstdout %q\nstderr %q\nwant %d, %q, %q", filepath.Base(tc.cfg), code, out.String(), errb.String(), tc.code, tc.stdout, tc.stderr)
+		}
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

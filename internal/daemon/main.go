@@ -79,18 +79,11 @@ func Main[T any](spec Spec[T], args []string, stdout, stderr io.Writer) int {
 	case render != nil && *render:
 		cfg, err := config.Load(*cfgPath, spec.Name, spec.Defaults)
 		if err == nil {
-			err = spec.Render(stdout, cfg)
+			if err = spec.Render(stdout, cfg); err != nil && !errors.As(err, new(config.Errors)) {
+				err = fmt.Errorf("render: %w", err)
+			}
 		}
-		var cerr config.Errors
-		switch {
-		case errors.As(err, &cerr):
-			printConfigErrors(stderr, name, err)
-			return ExitConfig
-		case err != nil:
-			fmt.Fprintf(stderr, "%s: render: %v\n", name, err)
-			return ExitFailure
-		}
-		return ExitOK
+		return exitCode(stderr, name, err)
 	case cleanup != nil && *cleanup:
 		// Cleanup must work even when the config no longer loads (it runs
 		// after a crash): it gets nil then, and removes what it can.
@@ -110,7 +103,12 @@ func Main[T any](spec Spec[T], args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := Run(ctx, spec, Options{ConfigPath: *cfgPath})
+	return exitCode(stderr, name, Run(ctx, spec, Options{ConfigPath: *cfgPath}))
+}
+
+// exitCode reports err, if any, and returns the exit code for it: config
+// errors one per line and ExitConfig, others ExitFailure.
+func exitCode(stderr io.Writer, name string, err error) int {
 	var cerr config.Errors
 	switch {
 	case errors.As(err, &cerr):

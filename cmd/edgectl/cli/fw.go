@@ -19,26 +19,18 @@ func (e *env) fw(args []string) int {
 	if len(args) == 0 {
 		return e.usageError(fwUsage)
 	}
+	noArgs := map[string]func() int{"confirm": e.fwConfirm, "diff": e.fwDiff, "bans": e.fwBans}
+	if run, ok := noArgs[args[0]]; ok {
+		if len(args) > 1 {
+			return e.usageError("usage: edgectl fw %s", args[0])
+		}
+		return run()
+	}
 	switch args[0] {
 	case "apply":
 		return e.fwApply(args[1:])
-	case "confirm":
-		if len(args) > 1 {
-			return e.usageError("usage: edgectl fw confirm")
-		}
-		return e.fwConfirm()
-	case "diff":
-		if len(args) > 1 {
-			return e.usageError("usage: edgectl fw diff")
-		}
-		return e.fwDiff()
 	case "show":
 		return e.fwShow(args[1:])
-	case "bans":
-		if len(args) > 1 {
-			return e.usageError("usage: edgectl fw bans")
-		}
-		return e.fwBans()
 	case "ban":
 		return e.fwBan(args[1:])
 	case "unban":
