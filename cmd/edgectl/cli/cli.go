@@ -255,6 +255,24 @@ func worst(a, b int) int {
 	return b
 }
 
+// call sends one request to a daemon and decodes the answer into res. It
+// is done (and returns the exit code) when the request failed, which it
+// reports, or when the output is JSON, which it prints; otherwise the
+// caller prints res as a table or text.
+func (e *env) call(daemon, method, path string, req, res any) (code int, done bool) {
+	ctx, cancel := e.context()
+	defer cancel()
+	if _, err := e.client(daemon).Do(ctx, method, path, req, res); err != nil {
+		e.failure(daemon, err)
+		return exitFor(err), true
+	}
+	if e.opts.output == "json" {
+		e.writeJSON(res)
+		return ExitOK, true
+	}
+	return ExitOK, false
+}
+
 func (e *env) writeJSON(v any) {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

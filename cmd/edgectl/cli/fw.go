@@ -61,16 +61,9 @@ func (e *env) fwApply(args []string) int {
 			req.Confirm = "default"
 		}
 	}
-	ctx, cancel := e.context()
-	defer cancel()
 	var res ctlapi.FWApplyResult
-	if _, err := e.client("firewall").Do(ctx, http.MethodPost, ctlapi.PathFWApply, req, &res); err != nil {
-		e.failure("firewall", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(res)
-		return ExitOK
+	if code, done := e.call("firewall", http.MethodPost, ctlapi.PathFWApply, req, &res); done {
+		return code
 	}
 	if !res.Changed {
 		fmt.Fprintf(e.stdout, "nothing changed; generation %d is loaded\n", res.Generation)
@@ -88,32 +81,18 @@ func (e *env) fwApply(args []string) int {
 }
 
 func (e *env) fwConfirm() int {
-	ctx, cancel := e.context()
-	defer cancel()
 	var res ctlapi.FWConfirmResult
-	if _, err := e.client("firewall").Do(ctx, http.MethodPost, ctlapi.PathFWConfirm, nil, &res); err != nil {
-		e.failure("firewall", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(res)
-		return ExitOK
+	if code, done := e.call("firewall", http.MethodPost, ctlapi.PathFWConfirm, nil, &res); done {
+		return code
 	}
 	fmt.Fprintf(e.stdout, "confirmed generation %d\n", res.Generation)
 	return ExitOK
 }
 
 func (e *env) fwDiff() int {
-	ctx, cancel := e.context()
-	defer cancel()
 	var res ctlapi.FWDiff
-	if _, err := e.client("firewall").Do(ctx, http.MethodGet, ctlapi.PathFWDiff, nil, &res); err != nil {
-		e.failure("firewall", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(res)
-		return ExitOK
+	if code, done := e.call("firewall", http.MethodGet, ctlapi.PathFWDiff, nil, &res); done {
+		return code
 	}
 	if !res.Changed {
 		fmt.Fprintln(e.stdout, "no changes: the config file compiles to the loaded ruleset")
@@ -137,16 +116,9 @@ func (e *env) fwShow(args []string) int {
 	if *all {
 		*n = 0
 	}
-	ctx, cancel := e.context()
-	defer cancel()
 	var res ctlapi.FWShow
-	if _, err := e.client("firewall").Do(ctx, http.MethodGet, ctlapi.PathFWShow+"?elements="+strconv.Itoa(*n), nil, &res); err != nil {
-		e.failure("firewall", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(res)
-		return ExitOK
+	if code, done := e.call("firewall", http.MethodGet, ctlapi.PathFWShow+"?elements="+strconv.Itoa(*n), nil, &res); done {
+		return code
 	}
 	fmt.Fprint(e.stdout, res.Ruleset)
 	if p := res.Pending; p != nil {
@@ -157,16 +129,9 @@ func (e *env) fwShow(args []string) int {
 }
 
 func (e *env) fwBans() int {
-	ctx, cancel := e.context()
-	defer cancel()
 	var bans []ctlapi.FWBan
-	if _, err := e.client("firewall").Do(ctx, http.MethodGet, ctlapi.PathFWBans, nil, &bans); err != nil {
-		e.failure("firewall", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(bans)
-		return ExitOK
+	if code, done := e.call("firewall", http.MethodGet, ctlapi.PathFWBans, nil, &bans); done {
+		return code
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tENDS\tSOURCE\tACTIVE\tBY\tCOMMENT")
@@ -189,16 +154,9 @@ func (e *env) fwBan(args []string) int {
 }
 
 func (e *env) fwBanChange(method string, req any) int {
-	ctx, cancel := e.context()
-	defer cancel()
 	var res ctlapi.FWBanResult
-	if _, err := e.client("firewall").Do(ctx, method, ctlapi.PathFWBans, req, &res); err != nil {
-		e.failure("firewall", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(res)
-		return ExitOK
+	if code, done := e.call("firewall", method, ctlapi.PathFWBans, req, &res); done {
+		return code
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(e.stderr, "edgectl: warning: %s\n", w)

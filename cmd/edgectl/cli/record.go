@@ -36,16 +36,9 @@ func (e *env) recordList(args []string) int {
 	if len(args) == 1 {
 		path += "?zone=" + url.QueryEscape(args[0])
 	}
-	ctx, cancel := e.context()
-	defer cancel()
 	var recs []ctlapi.DNSRecord
-	if _, err := e.client("dns").Do(ctx, http.MethodGet, path, nil, &recs); err != nil {
-		e.failure("dns", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(recs)
-		return ExitOK
+	if code, done := e.call("dns", http.MethodGet, path, nil, &recs); done {
+		return code
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tTTL\tVALUE\tSOURCE")
@@ -84,16 +77,9 @@ func (e *env) recordRemove(args []string) int {
 }
 
 func (e *env) recordChange(method string, req ctlapi.DNSRecordChange, verb string) int {
-	ctx, cancel := e.context()
-	defer cancel()
 	var res ctlapi.DNSRecordResult
-	if _, err := e.client("dns").Do(ctx, method, ctlapi.PathDNSRecords, req, &res); err != nil {
-		e.failure("dns", err)
-		return exitFor(err)
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(res)
-		return ExitOK
+	if code, done := e.call("dns", method, ctlapi.PathDNSRecords, req, &res); done {
+		return code
 	}
 	for _, r := range res.Records {
 		fmt.Fprintf(e.stdout, "%s %s %d %s %s\n", verb, r.Name, r.TTL, r.Type, r.Value)
