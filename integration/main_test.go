@@ -21,6 +21,7 @@ var binaries = map[string]string{
 	"edge-testd":    "./integration/edge-testd",
 	"edge-dns":      "./cmd/edge-dns",
 	"edge-firewall": "./cmd/edge-firewall",
+	"edge-vpn":      "./cmd/edge-vpn",
 	"edge-probe":    "./integration/edge-probe",
 }
 

@@ -67,6 +67,7 @@ func init() {
 		{"reload", "[DAEMON...]", "reload the config of the given daemons (default: every running one)", (*env).reload},
 		{"log-level", "DAEMON [LEVEL]", "show or set a daemon's log level (debug, info, warn, error)", (*env).logLevel},
 		{"record", "ls|add|rm ...", "DNS records: ls [ZONE]; add NAME TYPE VALUE [--ttl 300]; rm NAME [TYPE [VALUE]]", (*env).record},
+		{"peer", "COMMAND ...", "WireGuard peers: add NAME [--pubkey KEY] [--full-tunnel] [--expires 30d] [--psk] [--qr]; ls; show; config; rm; enable; disable; rename", (*env).peer},
 		{"fw", "COMMAND ...", "firewall: apply [--confirm 60s], confirm, diff, show [--all], bans, ban ADDR [--for 1h], unban ADDR", (*env).fw},
 		{"version", "", "print edgectl's version", (*env).version},
 		{"completion", "bash|zsh|fish", "print a shell completion script", (*env).completion},
@@ -144,8 +145,8 @@ func (e *env) parseGlobal(args []string) ([]string, error) {
 		case "socket-dir":
 			e.opts.socketDir = value
 		case "o", "output":
-			if value != "table" && value != "json" {
-				return nil, fmt.Errorf("unknown output %q; use table or json", value)
+			if value != "table" && value != "json" && value != "conf" {
+				return nil, fmt.Errorf("unknown output %q; use table, json or conf (peer add and peer config)", value)
 			}
 			e.opts.output = value
 		case "timeout":
@@ -160,7 +161,7 @@ func (e *env) parseGlobal(args []string) ([]string, error) {
 }
 
 func (e *env) usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: edgectl [--socket-dir DIR] [-o table|json] [--timeout 10s] COMMAND [ARGS]")
+	fmt.Fprintln(w, "usage: edgectl [--socket-dir DIR] [-o table|json|conf] [--timeout 10s] COMMAND [ARGS]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)

@@ -1,0 +1,418 @@
+//go:build integration
+
+// edge-vpn in the router of the standard lab, with Debian's wireguard-go
+// as the independent peer on the other end.
+//
+//	roadwarrior 172.31.77.10 --- internet --- router 192.0.2.1:51820 (wg0 10.100.0.1, embedded wireguard-go)
+//	  wgrw0: the "laptop" peer                   edge-vpn, edge-dns
+//	outside-us 203.0.113.10 --- internet       --br-lan-- nas 192.168.1.10, host11 192.168.1.11, client
+//	  wgus0: the "guest" peer, limited to the nas
+//
+// Peers are added with edgectl, their configs go through wg-quick strip
+// into wireguard-go, and traffic, names and limits are checked from both
+// ends.
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/homeedge/edge/integration/lab"
+)
+
+func vpnConfig(dir string) string {
+	return fmt.Sprintf(`version: 1
+site:
+  domain: example.net
+  local_domain: home.arpa
+  interfaces: {wan: wan, lan: br-lan}
+  networks:
+    lan: [192.168.1.0/24, "fd00:1::/64"]
+    vpn: [10.100.0.0/24, "fd00:100::/64"]
+admin: {socket_dir: %[1]s/run}
+state_dir: %[1]s/state
+dns:
+  listen: ["0.0.0.0:53", "[::]:53"]
+  metrics: {listen: "127.0.0.1:9710"}
+  inside: [lan, vpn]
+  zones:
+    - name: home.arpa
+      records:
+        - {name: nas, type: A, value: 192.168.1.10}
+  updates:
+    keys:
+      - {name: edge-vpn, secret: "%[2]s", zones: [home.arpa]}
+vpn:
+  metrics: {listen: "127.0.0.1:9712"}
+  reconcile: 1s
+  wireguard:
+    - interface: wg0
+      pool: [vpn]
+      endpoint: "192.0.2.1:51820"
+      userspace: true
+      access:
+        groups:
+          nas-only: [192.168.1.10/32]
+  names: {server: "127.0.0.1:53", key: edge-vpn, secret: "%[2]s"}
+`, dir, dnsTSIG)
+}
+
+type vpnLab struct {
+	t   *testing.T
+	l   *lab.Lab
+	dir string
+	cfg string
+	p   *lab.Proc
+}
+
+func (v *vpnLab) start() {
+	v.t.Helper()
+	p, err := v.l.Start(lab.NodeRouter, "edge-vpn", []string{bin("edge-vpn"), "-config", v.cfg})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.WaitLog(ctx, "msg=ready"); err != nil {
+		v.t.Fatal(err)
+	}
+	v.p = p
+}
+
+func (v *vpnLab) edgectl(args ...string) (int, string) {
+	v.t.Helper()
+	return runExit(v.t, exec.Command(bin("edgectl"), append([]string{"--socket-dir", filepath.Join(v.dir, "run")}, args...)...))
+}
+
+func (v *vpnLab) mustEdgectl(args ...string) string {
+	v.t.Helper()
+	code, out := v.edgectl(args...)
+	if code != 0 {
+		v.t.Fatalf("edgectl %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+func (v *vpnLab) run(node string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := v.l.Run(ctx, node, args[0], args[1:]...)
+	return string(out), err
+}
+
+func (v *vpnLab) mustRun(node string, args ...string) string {
+	v.t.Helper()
+	out, err := v.run(node, args...)
+	if err != nil {
+		v.t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), node, err, out)
+	}
+	return out
+}
+
+// confValues reads a key's comma-separated values from a wg-quick config.
+func confValues(conf, key string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(conf))
+	for sc.Scan() {
+		k, val, ok := strings.Cut(sc.Text(), "=")
+		if !ok || strings.TrimSpace(k) != key {
+			continue
+		}
+		for _, f := range strings.Split(val, ",") {
+			out = append(out, strings.TrimSpace(f))
+		}
+	}
+	return out
+}
+
+// clientUp brings a wg-quick config up in node the way wg-quick would,
+// with Debian's wireguard-go: wg-quick strip, wg setconf, addresses and
+// routes for the allowed IPs.
+func (v *vpnLab) clientUp(node, ifname, conf string) {
+	v.t.Helper()
+	path := filepath.Join(v.dir, ifname+".conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		v.t.Fatal(err)
+	}
+	stripped, err := exec.Command("wg-quick", "strip", path).Output()
+	if err != nil {
+		v.t.Fatalf("wg-quick strip: %v\n%s", err, conf)
+	}
+	os.WriteFile(path+".stripped", stripped, 0o600)
+	if _, err := v.l.Start(node, "wireguard-go-"+ifname, []string{"wireguard-go", "-f", ifname}); err != nil {
+		v.t.Fatal(err)
+	}
+	waitUntil(v.t, "wireguard-go's socket", func() bool {
+		_, err := os.Stat("/var/run/wireguard/" + ifname + ".sock")
+		return err == nil
+	})
+	v.mustRun(node, "wg", "setconf", ifname, path+".stripped")
+	for _, a := range confValues(conf, "Address") {
+		v.mustRun(node, "ip", "address", "add", a, "dev", ifname)
+	}
+	v.mustRun(node, "ip", "link", "set", ifname, "up")
+	for _, r := range confValues(conf, "AllowedIPs") {
+		v.mustRun(node, "ip", "route", "replace", r, "dev", ifname)
+	}
+}
+
+// ping reports whether node reaches addr within a few tries.
+func (v *vpnLab) ping(node, addr string, tries int) bool {
+	for range tries {
+		if _, err := v.run(node, "ping", "-c1", "-W1", addr); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func TestVPN(t *testing.T) {
+	l := lab.ForTest(t, lab.Options{})
+	dir := t.TempDir()
+	v := &vpnLab{t: t, l: l, dir: dir, cfg: filepath.Join(dir, "edge.yaml")}
+	os.WriteFile(v.cfg, []byte(vpnConfig(dir)), 0o644)
+	dnsP, err := l.Start(lab.NodeRouter, "edge-dns", []string{bin("edge-dns"), "-config", v.cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := dnsP.WaitLog(ctx, "msg=ready"); err != nil {
+		t.Fatal(err)
+	}
+	v.start()
+	if !strings.Contains(v.p.Log(), "kind=userspace") {
+		t.Errorf("the interface's kind is not logged:\n%s", v.p.Log())
+	}
+
+	// laptop: edge-vpn makes the key pair; the config and its QR code.
+	out := v.mustEdgectl("-o", "json", "peer", "add", "laptop", "--qr-png", "unused.png")
+	var laptop struct {
+		Peer       struct{ Addresses []string }
+		Config     string
+		PrivateKey bool   `json:"private_key"`
+		QRPNG      []byte `json:"qr_png"`
+	}
+	if err := json.Unmarshal([]byte(out), &laptop); err != nil {
+		t.Fatalf("peer add -o json: %v\n%s", err, out)
+	}
+	if !laptop.PrivateKey || !strings.Contains(laptop.Config, "PrivateKey = ") {
+		t.Fatalf("peer add without --pubkey gave no private key:\n%s", laptop.Config)
+	}
+	if strings.Join(laptop.Peer.Addresses, " ") != "10.100.0.2 fd00:100::2" {
+		t.Errorf("laptop's addresses = %v, want the first free of the pool", laptop.Peer.Addresses)
+	}
+	t.Run("QR code decodes to the config", func(t *testing.T) {
+		png := filepath.Join(dir, "laptop.png")
+		os.WriteFile(png, laptop.QRPNG, 0o600)
+		got, err := exec.Command("zbarimg", "--raw", "-q", png).Output()
+		if err != nil {
+			t.Fatalf("zbarimg: %v", err)
+		}
+		if strings.TrimSuffix(string(got), "\n") != laptop.Config {
+			t.Errorf("the QR code decodes to\n%s\nwant\n%s", got, laptop.Config)
+		}
+	})
+	v.clientUp(lab.NodeRoadwarrior, "wgrw0", laptop.Config)
+
+	t.Run("laptop reaches the lan and resolves names", func(t *testing.T) {
+		if !v.ping(lab.NodeRoadwarrior, lab.NASAddr4, 10) {
+			t.Fatalf("laptop cannot ping the nas through the tunnel")
+		}
+		if !v.ping(lab.NodeRoadwarrior, lab.Host11Addr4, 3) {
+			t.Errorf("laptop cannot ping host11")
+		}
+		if got := strings.TrimSpace(v.mustRun(lab.NodeRoadwarrior, "dig", "+short", "+time=2", "@10.100.0.1", "nas.home.arpa")); got != lab.NASAddr4 {
+			t.Errorf("laptop resolves nas.home.arpa through the tunnel as %q", got)
+		}
+		for _, q := range [][]string{{"laptop.vpn.home.arpa", "A", "10.100.0.2"}, {"laptop.vpn.home.arpa", "AAAA", "fd00:100::2"}, {"-x", "10.100.0.2", "laptop.vpn.home.arpa."}} {
+			var got string
+			for range 20 {
+				if got = strings.TrimSpace(v.mustRun(lab.NodeClient, "dig", "+short", "+time=2", "@"+lab.RouterLANAddr4, q[0], q[1])); got == q[2] {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got != q[2] {
+				t.Errorf("a lan client asks %s %s: %q, want %q", q[0], q[1], got, q[2])
+			}
+		}
+	})
+
+	// guest keeps its own key, has a preshared key and may reach the nas
+	// only.
+	guestPriv := strings.TrimSpace(v.mustRun(lab.NodeOutsideUS, "wg", "genkey"))
+	pubCmd := exec.Command("wg", "pubkey")
+	pubCmd.Stdin = strings.NewReader(guestPriv)
+	guestPubB, err := pubCmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	guestPub := strings.TrimSpace(string(guestPubB))
+	guestConf := v.mustEdgectl("-o", "conf", "peer", "add", "guest", "--pubkey", guestPub, "--psk", "--group", "nas-only")
+	if strings.Contains(guestConf, "\nPrivateKey = ") || !strings.Contains(guestConf, "\nPresharedKey = ") {
+		t.Fatalf("guest's config (own key, psk):\n%s", guestConf)
+	}
+	guestConf = strings.Replace(guestConf, "[Interface]\n", "[Interface]\nPrivateKey = "+guestPriv+"\n", 1)
+	v.clientUp(lab.NodeOutsideUS, "wgus0", guestConf)
+
+	t.Run("access limits are enforced by the router", func(t *testing.T) {
+		if !v.ping(lab.NodeOutsideUS, lab.NASAddr4, 10) {
+			t.Fatalf("guest cannot ping the nas, which it may reach")
+		}
+		if v.ping(lab.NodeOutsideUS, lab.Host11Addr4, 2) {
+			t.Errorf("guest pings host11, which its group does not allow")
+		}
+		if got := v.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge_vpn"); !strings.Contains(got, "chain peer_guest") {
+			t.Errorf("table inet edge_vpn lacks guest's chain:\n%s", got)
+		}
+	})
+
+	t.Run("duplicates are refused", func(t *testing.T) {
+		if code, out := v.edgectl("peer", "add", "laptop"); code != 1 || !strings.Contains(out, "peer laptop exists") {
+			t.Errorf("second laptop: exit %d %q", code, out)
+		}
+		if code, out := v.edgectl("peer", "add", "other", "--pubkey", guestPub); code != 1 || !strings.Contains(out, "already peer guest's") {
+			t.Errorf("guest's key again: exit %d %q", code, out)
+		}
+		if code, out := v.edgectl("peer", "add", "Bad_Name"); code != 1 || !strings.Contains(out, "invalid peer name") {
+			t.Errorf("bad name: exit %d %q", code, out)
+		}
+		if code, out := v.edgectl("peer", "add", "x", "--pubkey", "c2hvcnQ="); code != 1 || !strings.Contains(out, "public key") {
+			t.Errorf("short key: exit %d %q", code, out)
+		}
+	})
+
+	serverPub := confValues(laptop.Config, "PublicKey")[0]
+	rehandshake := func() {
+		// Forget the session, as a new client start would.
+		v.mustRun(lab.NodeRoadwarrior, "wg", "set", "wgrw0", "peer", serverPub, "remove")
+		v.mustRun(lab.NodeRoadwarrior, "wg", "setconf", "wgrw0", filepath.Join(dir, "wgrw0.conf.stripped"))
+	}
+	t.Run("disabled peers cannot handshake", func(t *testing.T) {
+		v.mustEdgectl("peer", "disable", "laptop")
+		rehandshake()
+		if v.ping(lab.NodeRoadwarrior, lab.NASAddr4, 3) {
+			t.Errorf("a disabled peer still gets through")
+		}
+		if hs := v.mustRun(lab.NodeRoadwarrior, "wg", "show", "wgrw0", "latest-handshakes"); !strings.HasSuffix(strings.TrimSpace(hs), "\t0") {
+			t.Errorf("a disabled peer got a handshake: %q", hs)
+		}
+		v.mustEdgectl("peer", "enable", "laptop")
+		if !v.ping(lab.NodeRoadwarrior, lab.NASAddr4, 15) {
+			t.Errorf("re-enabled laptop cannot ping the nas")
+		}
+	})
+
+	t.Run("expired peers are disabled", func(t *testing.T) {
+		v.mustEdgectl("peer", "add", "temp", "--expires", "2s")
+		time.Sleep(4 * time.Second)
+		if out := v.mustEdgectl("peer", "show", "temp"); !regexp.MustCompile(`state:\s+expired`).MatchString(out) && !regexp.MustCompile(`state:\s+disabled \(expired\)`).MatchString(out) {
+			t.Errorf("after its expiry, peer show temp:\n%s", out)
+		}
+		var peers []struct {
+			Name      string `json:"name"`
+			PublicKey string `json:"public_key"`
+		}
+		json.Unmarshal([]byte(v.mustEdgectl("-o", "json", "peer", "ls")), &peers)
+		onDevice := v.mustRun(lab.NodeRouter, "wg", "show", "wg0", "peers")
+		for _, p := range peers {
+			if p.Name == "temp" && strings.Contains(onDevice, p.PublicKey) {
+				t.Errorf("the expired peer is still on the device")
+			}
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		m := v.mustRun(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9712/metrics")
+		for _, re := range []string{
+			`edge_vpn_peer_last_handshake_seconds\{interface="wg0",peer="laptop"\} 1\.\d+e\+09`,
+			`edge_vpn_peer_receive_bytes_total\{interface="wg0",peer="laptop"\} [1-9]`,
+			`edge_vpn_peer_enabled\{interface="wg0",peer="temp"\} 0`,
+			`edge_vpn_peers\{interface="wg0",state="active"\} 2`,
+		} {
+			if !regexp.MustCompile(re).MatchString(m) {
+				t.Errorf("metrics lack %s", re)
+			}
+		}
+		check := exec.Command("promtool", "check", "metrics")
+		check.Stdin = strings.NewReader(m)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("promtool: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("a killed daemon keeps every peer", func(t *testing.T) {
+		before := v.mustEdgectl("peer", "ls")
+		v.p.Signal(syscall.SIGKILL)
+		<-v.p.Done()
+		v.start()
+		after := v.mustEdgectl("peer", "ls")
+		cols := func(s string) string { // name, interface, addresses, state
+			var b strings.Builder
+			for _, line := range strings.Split(s, "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 4 {
+					b.WriteString(strings.Join(f[:4], " ") + "\n")
+				}
+			}
+			return b.String()
+		}
+		if cols(before) != cols(after) {
+			t.Errorf("peers before the kill:\n%s\nafter the restart:\n%s", before, after)
+		}
+		rehandshake()
+		if !v.ping(lab.NodeRoadwarrior, lab.NASAddr4, 15) {
+			t.Errorf("after the restart, laptop cannot ping the nas")
+		}
+	})
+
+	t.Run("remove", func(t *testing.T) {
+		var peers []struct {
+			Name      string `json:"name"`
+			PublicKey string `json:"public_key"`
+		}
+		json.Unmarshal([]byte(v.mustEdgectl("-o", "json", "peer", "ls")), &peers)
+		v.mustEdgectl("peer", "rm", "laptop")
+		onDevice := v.mustRun(lab.NodeRouter, "wg", "show", "wg0", "peers")
+		for _, p := range peers {
+			if p.Name == "laptop" && strings.Contains(onDevice, p.PublicKey) {
+				t.Errorf("the removed peer is still on the device")
+			}
+		}
+		if got := strings.TrimSpace(v.mustRun(lab.NodeClient, "dig", "+short", "@"+lab.RouterLANAddr4, "laptop.vpn.home.arpa")); got != "" {
+			t.Errorf("the removed peer's name still resolves: %q", got)
+		}
+		// Its addresses are free again.
+		out := v.mustEdgectl("-o", "json", "peer", "add", "phone", "--pubkey", "kR5tbtQuP9kH1XgMWq4uvbDR0KsSLajK8bsS2ErwRQA=")
+		if !strings.Contains(out, `"10.100.0.2"`) {
+			t.Errorf("the freed address was not given out again:\n%s", out)
+		}
+	})
+
+	t.Run("cleanup", func(t *testing.T) {
+		if err := v.p.Stop(15 * time.Second); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if out, err := v.run(lab.NodeRouter, bin("edge-vpn"), "-cleanup", "-config", v.cfg); err != nil {
+			t.Fatalf("-cleanup: %v\n%s", err, out)
+		}
+		if out, err := v.run(lab.NodeRouter, "ip", "link", "show", "wg0"); err == nil {
+			t.Errorf("wg0 survives -cleanup:\n%s", out)
+		}
+		if out := v.mustRun(lab.NodeRouter, "nft", "list", "tables"); strings.Contains(out, "edge_vpn") {
+			t.Errorf("table inet edge_vpn survives -cleanup")
+		}
+	})
+}
