@@ -22,6 +22,7 @@ func TestExamplesCheck(t *testing.T) {
 		{"edge-testd", "testd.yaml", 0, "greeting: hello from the router"},
 		{"edge-dns", "edge.yaml", 0, "name: home.arpa"},
 		{"edge-firewall", "edge.yaml", 0, "masquerade:\n      - wan"},
+		{"edge-vpn", "edge.yaml", 0, "interface: wg0"},
 		{"edge-testd", "broken/unknown-key.yaml", 78, `unknown-key.yaml:9:3: testd.greting: unknown key "greting" (did you mean "greeting"?)`},
 	}
 	for _, tc := range tests {

@@ -15,9 +15,10 @@ runid=
 daemon_pid=
 dns_pid=
 fw_pid=
+vpn_pid=
 probe_pids=
 cleanup() {
-	for pid in $fw_pid $daemon_pid $dns_pid $probe_pids; do
+	for pid in $fw_pid $vpn_pid $daemon_pid $dns_pid $probe_pids; do
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
@@ -48,9 +49,11 @@ ip netns exec "$ns" bin/edge-dns -config "$work/edge.yaml" >"$work/edge-dns.log"
 dns_pid=$!
 ip netns exec "$ns" bin/edge-firewall -config "$work/edge.yaml" >"$work/edge-firewall.log" 2>&1 &
 fw_pid=$!
+ip netns exec "$ns" bin/edge-vpn -config "$work/edge.yaml" >"$work/edge-vpn.log" 2>&1 &
+vpn_pid=$!
 ctl() { bin/edgectl --socket-dir "$work/run" "$@"; }
 for _ in $(seq 50); do
-	ctl status testd dns firewall >/dev/null 2>&1 && break
+	ctl status testd dns firewall vpn >/dev/null 2>&1 && break
 	sleep 0.1
 done
 echo
@@ -102,9 +105,32 @@ echo "== the log names the rule that dropped a packet"
 grep -m2 'msg=packet' "$work/edge-firewall.log" || true
 
 echo
+echo "== edge-vpn: a laptop on the road joins with Debian's wireguard-go"
+(umask 077; ctl peer add laptop >"$work/laptop.conf")
+wg-quick strip "$work/laptop.conf" >"$work/laptop.stripped"
+rw="edge-$runid-roadwarrior"
+wgif="wgdemo$runid"
+wgif=${wgif:0:15}
+ip netns exec "$rw" wireguard-go -f "$wgif" >/dev/null 2>&1 &
+probe_pids="$probe_pids $!"
+for _ in $(seq 50); do [ -S "/var/run/wireguard/$wgif.sock" ] && break; sleep 0.1; done
+ip netns exec "$rw" wg setconf "$wgif" "$work/laptop.stripped"
+ip netns exec "$rw" ip address add 10.100.0.2/32 dev "$wgif"
+ip netns exec "$rw" ip link set "$wgif" up
+ip netns exec "$rw" ip route add 192.168.1.0/24 dev "$wgif"
+ip netns exec "$rw" ip route add 10.100.0.0/24 dev "$wgif"
+for _ in $(seq 10); do ip netns exec "$rw" ping -c1 -W1 192.168.1.10 >/dev/null 2>&1 && break; done
+printf '  laptop pings the nas through the tunnel:   %s\n' "$(ip netns exec "$rw" ping -c1 -W1 192.168.1.10 | grep -o 'time=.*' || echo failed)"
+printf '  laptop asks the router for nas.home.arpa:  %s\n' "$(ip netns exec "$rw" dig +short +time=2 @10.100.0.1 nas.home.arpa)"
+printf '  a lan client asks for laptop.vpn.home.arpa: %s\n' "$(client client 192.168.1.1 laptop.vpn.home.arpa)"
+ctl peer ls
+echo "  (the config's QR code: bin/edgectl --socket-dir $work/run peer add phone --qr)"
+
+echo
 echo "== metrics (from the router's loopback)"
 ip netns exec "$ns" curl -sf http://127.0.0.1:9799/metrics | grep '^edge_testd_' || true
 ip netns exec "$ns" curl -sf http://127.0.0.1:9711/metrics | grep -E '^edge_firewall_(zone_packets_total\{|bans |rules )' || true
+ip netns exec "$ns" curl -sf http://127.0.0.1:9712/metrics | grep -E '^edge_vpn_peer_(receive_bytes_total|last_handshake_seconds)' || true
 
 echo
 echo "The lab is up. Try, in another shell:"
@@ -112,7 +138,8 @@ echo "  bin/edgectl --socket-dir $work/run status"
 echo "  bin/edge-lab exec -lab $runid client -- ping -c1 192.168.1.1"
 echo "  bin/edge-lab exec -lab $runid client -- dig @192.168.1.1 www.example.net"
 echo "  bin/edgectl --socket-dir $work/run fw show"
-echo "  tail -f $work/edge-testd.log $work/edge-dns.log $work/edge-firewall.log"
+echo "  bin/edgectl --socket-dir $work/run peer ls"
+echo "  tail -f $work/edge-testd.log $work/edge-dns.log $work/edge-firewall.log $work/edge-vpn.log"
 if [ -t 0 ]; then
 	echo "Press Ctrl-C to stop the demo and remove the lab."
 	wait "$daemon_pid"
