@@ -237,3 +237,24 @@ func TestWritePrivateKeyFile(t *testing.T) {
 		t.Error("WritePrivateKeyFile into a missing directory succeeded")
 	}
 }
+
+// FuzzParseKey: keys come from operators and the admin API. ParseKey never
+// panics, an accepted key prints back as the canonical text of the input,
+// and an error never repeats the input (it may be a private key).
+func FuzzParseKey(f *testing.F) {
+	f.Add("kR5tbtQuP9kH1XgMWq4uvbDR0KsSLajK8bsS2ErwRQA=")
+	f.Add(" c2hvcnQ= ")
+	f.Add("kR5tbtQuP9kH1XgMWq4uvbDR0KsSLajK8bsS2ErwRQB=")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParseKey(s)
+		if err != nil {
+			if in := strings.TrimSpace(s); len(in) >= 8 && strings.Contains(err.Error(), in) {
+				t.Errorf("the error repeats the input: %v", err)
+			}
+			return
+		}
+		if k.String() != strings.TrimSpace(s) {
+			t.Errorf("ParseKey(%q).String() = %q", s, k.String())
+		}
+	})
+}
