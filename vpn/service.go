@@ -96,6 +96,9 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 		now:    time.Now,
 		cfg:    cfg,
 		ifaces: map[string]*iface{},
+		// Publish every name once at start: the DNS server may have lost
+		// them, or missed a change while edge-vpn was down.
+		namesDirty: true,
 	}
 	for i := range cfg.Section.WireGuard {
 		if _, err := s.interfaceKey(&cfg.Section.WireGuard[i]); err != nil {
