@@ -64,6 +64,11 @@ vpn:
       access:
         groups:
           nas-only: [192.168.1.10/32]
+    - interface: wg1
+      listen_port: 51821
+      pool: ["10.101.0.0/24"]
+      endpoint: "192.0.2.1:51821"
+      userspace: true
   names: {server: "127.0.0.1:53", key: edge-vpn, secret: "%[2]s"}
 `, dir, dnsTSIG)
 }
@@ -279,6 +284,24 @@ func TestVPN(t *testing.T) {
 		}
 	})
 
+	t.Run("a second interface", func(t *testing.T) {
+		key := "kR5tbtQuP9kH1XgMWq4uvbDR0KsSLajK8bsS2ErwRQA="
+		out := v.mustEdgectl("-o", "json", "peer", "add", "tablet", "--interface", "wg1", "--pubkey", key)
+		if !strings.Contains(out, `"10.101.0.2"`) {
+			t.Errorf("a peer of wg1 did not get wg1's pool's first address:\n%s", out)
+		}
+		if got := v.mustRun(lab.NodeRouter, "wg", "show", "wg1", "peers"); strings.TrimSpace(got) != key {
+			t.Errorf("wg1's peers = %q, want the tablet's key", got)
+		}
+		if got := v.mustRun(lab.NodeRouter, "wg", "show", "wg1", "listen-port"); strings.TrimSpace(got) != "51821" {
+			t.Errorf("wg1 listens on %q", got)
+		}
+		if code, out := v.edgectl("peer", "add", "x", "--interface", "wg9"); code != 1 || !strings.Contains(out, `no interface "wg9"; vpn.wireguard has wg0, wg1`) {
+			t.Errorf("unknown interface: exit %d %q", code, out)
+		}
+		v.mustEdgectl("peer", "rm", "tablet")
+	})
+
 	t.Run("duplicates are refused", func(t *testing.T) {
 		if code, out := v.edgectl("peer", "add", "laptop"); code != 1 || !strings.Contains(out, "peer laptop exists") {
 			t.Errorf("second laptop: exit %d %q", code, out)
@@ -395,7 +418,7 @@ func TestVPN(t *testing.T) {
 			t.Errorf("the removed peer's name still resolves: %q", got)
 		}
 		// Its addresses are free again.
-		out := v.mustEdgectl("-o", "json", "peer", "add", "phone", "--pubkey", "kR5tbtQuP9kH1XgMWq4uvbDR0KsSLajK8bsS2ErwRQA=")
+		out := v.mustEdgectl("-o", "json", "peer", "add", "phone", "--pubkey", "6h1NQ9G+DQeiDdVt3u6yxdBHawA5lHFONHVTHeIcBkU=")
 		if !strings.Contains(out, `"10.100.0.2"`) {
 			t.Errorf("the freed address was not given out again:\n%s", out)
 		}
@@ -408,8 +431,10 @@ func TestVPN(t *testing.T) {
 		if out, err := v.run(lab.NodeRouter, bin("edge-vpn"), "-cleanup", "-config", v.cfg); err != nil {
 			t.Fatalf("-cleanup: %v\n%s", err, out)
 		}
-		if out, err := v.run(lab.NodeRouter, "ip", "link", "show", "wg0"); err == nil {
-			t.Errorf("wg0 survives -cleanup:\n%s", out)
+		for _, ifname := range []string{"wg0", "wg1"} {
+			if out, err := v.run(lab.NodeRouter, "ip", "link", "show", ifname); err == nil {
+				t.Errorf("%s survives -cleanup:\n%s", ifname, out)
+			}
 		}
 		if out := v.mustRun(lab.NodeRouter, "nft", "list", "tables"); strings.Contains(out, "edge_vpn") {
 			t.Errorf("table inet edge_vpn survives -cleanup")
