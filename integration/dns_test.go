@@ -103,16 +103,7 @@ type dnsLab struct {
 
 func (d *dnsLab) start() {
 	d.t.Helper()
-	p, err := d.l.Start(lab.NodeRouter, "edge-dns", []string{bin("edge-dns"), "-config", d.cfg})
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := p.WaitLog(ctx, "msg=ready"); err != nil {
-		d.t.Fatal(err)
-	}
-	d.p = p
+	d.p = startDaemon(d.t, d.l, lab.NodeRouter, "edge-dns", d.cfg)
 }
 
 func (d *dnsLab) stop() {

@@ -95,16 +95,7 @@ func (f *fwLab) writeConfig(extra string) {
 
 func (f *fwLab) start() {
 	f.t.Helper()
-	p, err := f.l.Start(lab.NodeRouter, "edge-firewall", []string{bin("edge-firewall"), "-config", f.cfg})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.WaitLog(ctx, "msg=ready"); err != nil {
-		f.t.Fatal(err)
-	}
-	f.p = p
+	f.p = startDaemon(f.t, f.l, lab.NodeRouter, "edge-firewall", f.cfg)
 }
 
 func (f *fwLab) stop() {

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/homeedge/edge/integration/lab"
 )
 
 // binDir holds the binaries built for this run; other users may run them.
@@ -69,4 +73,20 @@ func runExit(t *testing.T, cmd *exec.Cmd) (int, string) {
 	}
 	t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	return -1, ""
+}
+
+// startDaemon starts bin(name) -config cfg in node and waits until it
+// logs that it is ready.
+func startDaemon(t *testing.T, l *lab.Lab, node, name, cfg string) *lab.Proc {
+	t.Helper()
+	p, err := l.Start(node, name, []string{bin(name), "-config", cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.WaitLog(ctx, "msg=ready"); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -83,16 +83,7 @@ type vpnLab struct {
 
 func (v *vpnLab) start() {
 	v.t.Helper()
-	p, err := v.l.Start(lab.NodeRouter, "edge-vpn", []string{bin("edge-vpn"), "-config", v.cfg})
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.WaitLog(ctx, "msg=ready"); err != nil {
-		v.t.Fatal(err)
-	}
-	v.p = p
+	v.p = startDaemon(v.t, v.l, lab.NodeRouter, "edge-vpn", v.cfg)
 }
 
 func (v *vpnLab) edgectl(args ...string) (int, string) {
@@ -187,15 +178,7 @@ func TestVPN(t *testing.T) {
 	dir := t.TempDir()
 	v := &vpnLab{t: t, l: l, dir: dir, cfg: filepath.Join(dir, "edge.yaml")}
 	os.WriteFile(v.cfg, []byte(vpnConfig(dir)), 0o644)
-	dnsP, err := l.Start(lab.NodeRouter, "edge-dns", []string{bin("edge-dns"), "-config", v.cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := dnsP.WaitLog(ctx, "msg=ready"); err != nil {
-		t.Fatal(err)
-	}
+	startDaemon(t, l, lab.NodeRouter, "edge-dns", v.cfg)
 	v.start()
 	if !strings.Contains(v.p.Log(), "kind=userspace") {
 		t.Errorf("the interface's kind is not logged:\n%s", v.p.Log())

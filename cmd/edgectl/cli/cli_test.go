@@ -2,10 +2,8 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -24,13 +22,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // fakeDaemon serves the admin API with fixed answers.
 func fakeDaemon(t *testing.T, dir, name string, st ctlapi.Status, reloadErr error) {
 	t.Helper()
-	ln, _, err := ctlsock.Listen(filepath.Join(dir, name+".sock"), "", 0o660)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := ctlsock.New(ctlsock.Options{Daemon: name, Version: st.Version, Log: slog.New(slog.DiscardHandler), AdminGID: -1})
 	level := "info"
-	s.Handle(
+	serveFake(t, dir, name, st.Version,
 		ctlsock.Route{Method: "GET", Path: ctlapi.PathStatus, Handle: func(*http.Request) (any, error) { return st, nil }},
 		ctlsock.Route{Method: "POST", Path: ctlapi.PathReload, Write: true, Handle: func(*http.Request) (any, error) {
 			if reloadErr != nil {
@@ -48,8 +41,6 @@ func fakeDaemon(t *testing.T, dir, name string, st ctlapi.Status, reloadErr erro
 			return ll, nil
 		}},
 	)
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
 }
 
 // staleSocket leaves a socket file that nobody listens on.

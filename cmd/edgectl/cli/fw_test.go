@@ -1,11 +1,7 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,22 +14,10 @@ import (
 // path and body.
 func fakeFW(t *testing.T, dir string) *[]string {
 	t.Helper()
-	ln, _, err := ctlsock.Listen(filepath.Join(dir, "firewall.sock"), "", 0o660)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seen []string
-	record := func(r *http.Request, body any) {
-		line := r.Method + " " + r.URL.RequestURI()
-		if body != nil {
-			b, _ := json.Marshal(body)
-			line += " " + string(b)
-		}
-		seen = append(seen, line)
-	}
+	rec := &recorder{}
+	record := rec.note
 	deadline := time.Now().Add(time.Minute)
-	s := ctlsock.New(ctlsock.Options{Daemon: "firewall", Version: "v0.1.0", Log: slog.New(slog.DiscardHandler), AdminGID: -1})
-	s.Handle(
+	serveFake(t, dir, "firewall", "v0.1.0",
 		ctlsock.Route{Method: "POST", Path: ctlapi.PathFWApply, Write: true, Handle: func(r *http.Request) (any, error) {
 			var req ctlapi.FWApplyRequest
 			if err := ctlsock.DecodeBody(r, &req); err != nil {
@@ -82,9 +66,7 @@ func fakeFW(t *testing.T, dir string) *[]string {
 			return ctlapi.FWBanResult{Ban: ctlapi.FWBan{Addr: req.Addr}}, nil
 		}},
 	)
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	return &seen
+	return &rec.seen
 }
 
 func TestFW(t *testing.T) {

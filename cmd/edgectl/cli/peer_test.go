@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,25 +15,13 @@ import (
 // fakeVPN serves edge-vpn's API and records each request.
 func fakeVPN(t *testing.T, dir string) *[]string {
 	t.Helper()
-	ln, _, err := ctlsock.Listen(filepath.Join(dir, "vpn.sock"), "", 0o660)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seen []string
-	record := func(r *http.Request, body any) {
-		line := r.Method + " " + r.URL.RequestURI()
-		if body != nil {
-			b, _ := json.Marshal(body)
-			line += " " + string(b)
-		}
-		seen = append(seen, line)
-	}
+	rec := &recorder{}
+	record := rec.note
 	hs := time.Now().Add(-42 * time.Second)
 	peer := ctlapi.VPNPeer{Name: "laptop", Interface: "wg0", Addresses: []string{"10.100.0.2", "fd00:100::2"}, State: "active",
 		DNSName: "laptop.vpn.home.arpa", LastHandshake: &hs, RxBytes: 2048, TxBytes: 10}
 	conf := ctlapi.VPNPeerConfig{Peer: peer, Config: "[Interface]\nPrivateKey = x\n", PrivateKey: true, QRText: "QR\n", QRPNG: []byte("PNG")}
-	s := ctlsock.New(ctlsock.Options{Daemon: "vpn", Version: "v0.1.0", Log: slog.New(slog.DiscardHandler), AdminGID: -1})
-	s.Handle(
+	serveFake(t, dir, "vpn", "v0.1.0",
 		ctlsock.Route{Method: "POST", Path: ctlapi.PathVPNPeers, Write: true, Handle: func(r *http.Request) (any, error) {
 			var req ctlapi.VPNPeerAdd
 			if err := ctlsock.DecodeBody(r, &req); err != nil {
@@ -79,9 +64,7 @@ func fakeVPN(t *testing.T, dir string) *[]string {
 			return c, nil
 		}},
 	)
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	return &seen
+	return &rec.seen
 }
 
 func TestPeer(t *testing.T) {

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,12 +12,7 @@ import (
 // fakeDNS serves the records API and keeps the last change it got.
 func fakeDNS(t *testing.T, dir string) *ctlapi.DNSRecordChange {
 	t.Helper()
-	ln, _, err := ctlsock.Listen(filepath.Join(dir, "dns.sock"), "", 0o660)
-	if err != nil {
-		t.Fatal(err)
-	}
 	last := new(ctlapi.DNSRecordChange)
-	s := ctlsock.New(ctlsock.Options{Daemon: "dns", Version: "v0.1.0", Log: slog.New(slog.DiscardHandler), AdminGID: -1})
 	change := func(verb string) ctlsock.HandlerFunc {
 		return func(r *http.Request) (any, error) {
 			if err := ctlsock.DecodeBody(r, last); err != nil {
@@ -32,7 +24,7 @@ func fakeDNS(t *testing.T, dir string) *ctlapi.DNSRecordChange {
 			return ctlapi.DNSRecordResult{Serial: 1795692016, Records: []ctlapi.DNSRecord{{Name: last.Name + ".", Type: last.Type, TTL: 300, Value: last.Value}}}, nil
 		}
 	}
-	s.Handle(
+	serveFake(t, dir, "dns", "v0.1.0",
 		ctlsock.Route{Method: "GET", Path: ctlapi.PathDNSRecords, Handle: func(r *http.Request) (any, error) {
 			if z := r.URL.Query().Get("zone"); z != "" && z != "home.arpa" {
 				return nil, ctlapi.Errorf(404, "no zone %s", z)
@@ -46,8 +38,6 @@ func fakeDNS(t *testing.T, dir string) *ctlapi.DNSRecordChange {
 		ctlsock.Route{Method: "POST", Path: ctlapi.PathDNSRecords, Write: true, Handle: change("add")},
 		ctlsock.Route{Method: "DELETE", Path: ctlapi.PathDNSRecords, Write: true, Handle: change("rm")},
 	)
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	return last
 }
 
