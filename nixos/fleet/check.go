@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/homeedge/edge/identity"
 )
@@ -91,6 +92,11 @@ func Check(inv *Inventory, opts CheckOptions) error {
 				bad("host %s: secret %s: %v", h, secretPath(h, s), err)
 				continue
 			}
+			// Without decrypting: the file must name the host's key and
+			// every admin's among its recipients.
+			if missing := missingRecipients(enc, append([]string{f.SSHHostEd25519Pub}, adminKeysOf(inv)...)); len(missing) > 0 {
+				bad("host %s: secret %s is not encrypted to %s; run edge-fleet rotate %s", h, secretPath(h, s), strings.Join(missing, ", "), h)
+			}
 			if len(opts.Identity) == 0 {
 				continue
 			}
@@ -108,11 +114,20 @@ func Check(inv *Inventory, opts CheckOptions) error {
 				continue
 			}
 			if hostKey != nil {
-				if _, err := identity.Decrypt(enc, hostKey); err != nil {
+				plain, err := identity.Decrypt(enc, hostKey)
+				if err != nil {
 					bad("host %s: secret %s does not decrypt with the host's own key: %v", h, secretPath(h, s), err)
+				} else if s == "nebula.key" {
+					ca, _ := os.ReadFile(filepath.Join(opts.Dir, "nebula", "ca.crt"))
+					if err := identity.VerifyNebulaHost(ca, identity.NebulaHost{CertPEM: []byte(f.NebulaCert), KeyPEM: plain}, time.Now()); err != nil {
+						bad("host %s: %v", h, err)
+					}
 				}
 			}
 		}
+	}
+	if _, ok := inv.Networks["nebula"]; ok {
+		errs = append(errs, checkNebula(inv, opts.Dir)...)
 	}
 	if opts.Nix {
 		errs = append(errs, nixChecks(opts.Dir)...)
@@ -179,4 +194,74 @@ func Bundle(inv *Inventory, genDir, host string, adminIdentity []byte, dir strin
 		return err
 	}
 	return os.WriteFile(filepath.Join(sshDir, "ssh_host_ed25519_key.pub"), []byte(f.SSHHostEd25519Pub+"\n"), 0o644)
+}
+
+func adminKeysOf(inv *Inventory) []string {
+	var out []string
+	for _, a := range inv.Admins {
+		out = append(out, a.SSH...)
+	}
+	return out
+}
+
+// missingRecipients lists the keys of want that an age file is not
+// encrypted to, by their stanza tags.
+func missingRecipients(enc []byte, want []string) []string {
+	stanzas, err := identity.Recipients(enc)
+	if err != nil {
+		return []string{"anyone (unreadable header: " + err.Error() + ")"}
+	}
+	var missing []string
+	for _, k := range want {
+		tag, err := identity.SSHKeyTag(k)
+		if err != nil {
+			missing = append(missing, k)
+			continue
+		}
+		if !slices.ContainsFunc(stanzas, func(s identity.RecipientStanza) bool { return s.Tag == tag }) {
+			f := strings.Fields(k)
+			missing = append(missing, f[len(f)-1])
+		}
+	}
+	return missing
+}
+
+// checkNebula verifies every host cert against the fleet CA: signature,
+// dates, and the name and address the facts say.
+func checkNebula(inv *Inventory, dir string) []error {
+	var errs []error
+	ca, err := os.ReadFile(filepath.Join(dir, "nebula", "ca.crt"))
+	if err != nil {
+		return []error{fmt.Errorf("nebula/ca.crt: %v", err)}
+	}
+	caInfo, err := identity.NebulaCertInfo(ca)
+	if err != nil {
+		return []error{fmt.Errorf("nebula/ca.crt: %v", err)}
+	}
+	for _, h := range slices.Sorted(maps.Keys(inv.Hosts)) {
+		if !slices.Contains(inv.Hosts[h].Networks, "nebula") {
+			continue
+		}
+		var f Facts
+		readJSON(factsPath(dir, h), &f)
+		if f.NebulaCert == "" {
+			errs = append(errs, fmt.Errorf("host %s: no nebula_cert in its facts; run edge-fleet gen", h))
+			continue
+		}
+		info, err := identity.NebulaCertInfo([]byte(f.NebulaCert))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("host %s: nebula_cert: %v", h, err))
+			continue
+		}
+		if info.Name != h || info.Network.Addr().String() != f.Addresses["nebula"] {
+			errs = append(errs, fmt.Errorf("host %s: its nebula cert is for %s at %s, want %s at %s", h, info.Name, info.Network, h, f.Addresses["nebula"]))
+		}
+		if info.Issuer != caInfo.Fingerprint {
+			errs = append(errs, fmt.Errorf("host %s: its nebula cert is not signed by nebula/ca.crt", h))
+		}
+		if time.Now().After(info.NotAfter) {
+			errs = append(errs, fmt.Errorf("host %s: its nebula cert expired on %s; run edge-fleet rotate %s nebula", h, info.NotAfter.Format(time.DateOnly), h))
+		}
+	}
+	return errs
 }

@@ -262,3 +262,37 @@ func BenchmarkGenerate200(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckFindsProblems tampers with a generated tree in ways check must
+// catch.
+func TestCheckFindsProblems(t *testing.T) {
+	dir := copyTree(t)
+	inv, _ := LoadInventory(filepath.Join(dir, "fleet.yaml"))
+	edit := func(path, from, to string) {
+		b, _ := os.ReadFile(filepath.Join(dir, path))
+		if !strings.Contains(string(b), from) {
+			t.Fatalf("%s lacks %q", path, from)
+		}
+		os.WriteFile(filepath.Join(dir, path), []byte(strings.Replace(string(b), from, to, 1)), 0o644)
+	}
+	var pi, nas Facts
+	readJSON(factsPath(dir, "pi"), &pi)
+	readJSON(factsPath(dir, "nas"), &nas)
+	edit("machines/pi/facts.json", `"host_id": "`+pi.HostID, `"host_id": "00000000`)
+	edit("machines/pi/facts.json", `"lan": "`+pi.Addresses["lan"], `"lan": "`+nas.Addresses["lan"])
+	os.Remove(filepath.Join(dir, "secrets", "gpu", "nebula.key.age"))
+	// The laptop's WireGuard key, encrypted to the admin only.
+	b, _ := os.ReadFile(filepath.Join(dir, "secrets", "router", "wireguard.key.age"))
+	os.WriteFile(filepath.Join(dir, "secrets", "laptop", "wireguard.key.age"), b, 0o644)
+	err := Check(inv, CheckOptions{Dir: dir, Identity: adminKey(t)})
+	for _, want := range []string{
+		"host pi: host_id \"00000000\" is not the first 8 hex digits of machine_id",
+		"host pi: address " + nas.Addresses["lan"] + " is also nas's",
+		"host gpu: secret secrets/gpu/nebula.key.age:",
+		"host laptop: secret secrets/laptop/wireguard.key.age is not encrypted to root@laptop",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check lacks %q; got:\n%v", want, err)
+		}
+	}
+}
