@@ -1,0 +1,2 @@
+// Package nixos holds the NixOS modules of the edge daemons and the tests that check them.
+package nixos
