@@ -29,6 +29,7 @@ in
 
   services.prometheus.exporters.node = { enable = true; enabledCollectors = [ "systemd" ]; };
   services.prometheus.enable = has "metrics-server";
+  services.prometheus.retentionTime = "90d";
   services.prometheus.scrapeConfigs = lib.mkIf (has "metrics-server") [
     { job_name = "node"; static_configs = [ { targets = [ "192.168.1.2:9100" "10.100.0.2:9100" "192.168.1.3:9100" "192.168.1.4:9100" "192.168.1.5:9100" "192.168.1.1:9100" ]; } ]; }
   ];
@@ -41,7 +42,7 @@ in
 
   nix.distributedBuilds = !(has "builder");
   nix.buildMachines = lib.optionals (!(has "builder")) [
-    { hostName = "192.168.1.4"; protocol = "ssh-ng"; systems = [ "x86_64-linux" "i686-linux" ]; sshUser = "root"; sshKey = "/etc/ssh/ssh_host_ed25519_key"; maxJobs = 4; speedFactor = 2; supportedFeatures = [ "big-parallel" "kvm" ]; publicHostKey = "c3NoLWVkMjU1MTkgQUFBQUMzTnphQzFsWkRJMU5URTVBQUFBSUw4OW9HSWlmaW1qVTd3cVpRNk1MYmxZcHpxQmQ5eHlJZDhRRTZWVmdJT3ggcm9vdEBuYXMK"; }
+    { hostName = "192.168.1.4"; protocol = "ssh-ng"; systems = [ "x86_64-linux" "i686-linux" ]; sshUser = "root"; sshKey = "/etc/ssh/ssh_host_ed25519_key"; maxJobs = 8; speedFactor = 4; supportedFeatures = [ "big-parallel" "kvm" ]; publicHostKey = "c3NoLWVkMjU1MTkgQUFBQUMzTnphQzFsWkRJMU5URTVBQUFBSUw4OW9HSWlmaW1qVTd3cVpRNk1MYmxZcHpxQmQ5eHlJZDhRRTZWVmdJT3ggcm9vdEBuYXMK"; }
   ];
 
   # Five generations in the boot menu (hardware-configuration.nix), and no

@@ -226,6 +226,8 @@ func TestInventoryErrors(t *testing.T) {
 		{"overlap", "nebula: {prefix: 10.200.0.0/16}", "nebula: {prefix: 10.100.0.0/16}", `networks.vpn.prefix: 10.100.0.0/24 overlaps network nebula`},
 		{"router nics", `        - {name: wan, mac: "aa:bb:cc:00:00:01", speed: 2500, role: wan}`, `        - {name: wan, mac: "aa:bb:cc:00:00:01", speed: 2500}`, `hosts.router.hardware.nics: a router needs a nic with role wan and one with role lan`},
 		{"admin key", "ssh: [\"ssh-ed25519", "ssh: [\"ssh-dss", `admins[0].ssh[0]: want an SSH public key`},
+		{"role option", "builder: {max_jobs: 8, speed_factor: 4}", "builder: {max_job: 8}", `hosts.nas.options.builder.max_job: unknown key "max_job" (did you mean "max_jobs"?)`},
+		{"option without role", "metrics-server: {retention: 90d}", "metrics-server: {retention: 90days}", `hosts.logs.options.metrics-server.retention: want a duration such as 30d or 12w, got "90days"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

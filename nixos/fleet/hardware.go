@@ -175,7 +175,7 @@ func (g *generator) edgeConfig(router string) ([]byte, error) {
 		zones["vpn"] = map[string]any{"networks": []string{"vpn"}, "services": []string{"dns", "ssh"}, "forward_to": []string{"lan", "wan"}}
 		zones["lan"].(map[string]any)["forward_to"] = []string{"wan", "vpn"}
 		wg := map[string]any{"interface": "wg0", "pool": []string{"vpn"}, "endpoint": g.endpoint(),
-			"private_key_file": "/run/agenix/wireguard.key"}
+			"private_key_file": "/run/credentials/edge-vpn.service/wireguard.key"}
 		if len(peers) > 0 {
 			wg["peers"] = peers
 		}

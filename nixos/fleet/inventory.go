@@ -60,8 +60,8 @@ type Host struct {
 	Networks  []string              `yaml:"networks"`
 	Addresses map[string]netip.Addr `yaml:"addresses"`
 	Hardware  Hardware              `yaml:"hardware"`
-	// Options are per-role settings, by role.
-	Options map[string]map[string]any `yaml:"options"`
+	// Options are per-role settings.
+	Options RoleOptions `yaml:"options"`
 }
 
 // Hardware is what hardware-configuration.nix needs.
@@ -97,6 +97,26 @@ type NIC struct {
 	// Role on a router: wan or lan.
 	Role string `yaml:"role"`
 }
+
+// RoleOptions are per-role settings of a host.
+type RoleOptions struct {
+	Builder       *BuilderOptions `yaml:"builder"`
+	MetricsServer *MetricsOptions `yaml:"metrics-server"`
+}
+
+// BuilderOptions tune the host as a remote builder (nix.buildMachines).
+type BuilderOptions struct {
+	MaxJobs     int `yaml:"max_jobs"`
+	SpeedFactor int `yaml:"speed_factor"`
+}
+
+// MetricsOptions tune the metrics server.
+type MetricsOptions struct {
+	// Retention is how long Prometheus keeps samples (30d, 12w).
+	Retention string `yaml:"retention"`
+}
+
+var durationRE = regexp.MustCompile(`^[0-9]+(s|m|h|d|w|y)$`)
 
 // Roles a host may have.
 var Roles = []string{"router", "server", "builder", "log-server", "metrics-server", "vm-host", "media", "laptop"}
@@ -280,9 +300,25 @@ func (inv *Inventory) validate(c *config.Checker) {
 				hw.Key("nics").Errorf("a router needs a nic with role wan and one with role lan")
 			}
 		}
-		for role := range h.Options {
-			if !slices.Contains(h.Roles, role) {
-				hc.Key("options").Key(role).Errorf("options for role %s, which the host does not have", role)
+		if o := h.Options.Builder; o != nil {
+			oc := hc.Key("options").Key("builder")
+			if !slices.Contains(h.Roles, "builder") {
+				oc.Errorf("builder options, but the host does not have role builder")
+			}
+			if o.MaxJobs < 0 || o.MaxJobs > 1024 {
+				oc.Key("max_jobs").Errorf("want 0 (default 4) to 1024, got %d", o.MaxJobs)
+			}
+			if o.SpeedFactor < 0 || o.SpeedFactor > 1024 {
+				oc.Key("speed_factor").Errorf("want 0 (default 2) to 1024, got %d", o.SpeedFactor)
+			}
+		}
+		if o := h.Options.MetricsServer; o != nil {
+			oc := hc.Key("options").Key("metrics-server")
+			if !slices.Contains(h.Roles, "metrics-server") {
+				oc.Errorf("metrics-server options, but the host does not have role metrics-server")
+			}
+			if o.Retention != "" && !durationRE.MatchString(o.Retention) {
+				oc.Key("retention").Errorf("want a duration such as 30d or 12w, got %q", o.Retention)
 			}
 		}
 	}

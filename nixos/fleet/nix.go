@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"maps"
@@ -43,6 +44,11 @@ func (g *generator) fleetNix() string {
 		targets = append(targets, hostPort(g.addr(h), 9100))
 	}
 	b.WriteString("  services.prometheus.enable = has \"metrics-server\";\n")
+	if ms := g.hostsWith("metrics-server"); len(ms) > 0 {
+		if o := g.inv.Hosts[ms[0]].Options.MetricsServer; o != nil && o.Retention != "" {
+			fmt.Fprintf(&b, "  services.prometheus.retentionTime = %s;\n", nixStr(o.Retention))
+		}
+	}
 	fmt.Fprintf(&b, "  services.prometheus.scrapeConfigs = lib.mkIf (has \"metrics-server\") [\n    { job_name = \"node\"; static_configs = [ { targets = %s; } ]; }\n  ];\n\n", nixList(targets))
 	if len(logServers) > 0 {
 		fmt.Fprintf(&b, "  services.journald.remote = lib.mkIf (has \"log-server\") { enable = true; listen = \"http\"; };\n")
@@ -52,8 +58,12 @@ func (g *generator) fleetNix() string {
 		b.WriteString("  nix.distributedBuilds = !(has \"builder\");\n  nix.buildMachines = lib.optionals (!(has \"builder\")) [\n")
 		for _, h := range builders {
 			pub := base64.StdEncoding.EncodeToString([]byte(g.facts[h].SSHHostEd25519Pub + "\n"))
-			fmt.Fprintf(&b, "    { hostName = %s; protocol = \"ssh-ng\"; systems = %s; sshUser = \"root\"; sshKey = \"/etc/ssh/ssh_host_ed25519_key\"; maxJobs = 4; speedFactor = 2; supportedFeatures = [ \"big-parallel\" \"kvm\" ]; publicHostKey = %s; }\n",
-				nixStr(g.addr(h)), nixList(builderSystems(g.inv.Hosts[h].System)), nixStr(pub))
+			jobs, speed := 4, 2
+			if o := g.inv.Hosts[h].Options.Builder; o != nil {
+				jobs, speed = cmp.Or(o.MaxJobs, jobs), cmp.Or(o.SpeedFactor, speed)
+			}
+			fmt.Fprintf(&b, "    { hostName = %s; protocol = \"ssh-ng\"; systems = %s; sshUser = \"root\"; sshKey = \"/etc/ssh/ssh_host_ed25519_key\"; maxJobs = %d; speedFactor = %d; supportedFeatures = [ \"big-parallel\" \"kvm\" ]; publicHostKey = %s; }\n",
+				nixStr(g.addr(h)), nixList(builderSystems(g.inv.Hosts[h].System)), jobs, speed, nixStr(pub))
 		}
 		b.WriteString("  ];\n\n")
 	}
@@ -118,7 +128,9 @@ func (g *generator) machineNix(h string) string {
     settings = builtins.removeAttrs edge [ "dns" "firewall" "vpn" ];
     dns = { enable = true; settings = edge.dns; };
     firewall = { enable = true; settings = edge.firewall; };
-    vpn = { enable = true; settings = edge.vpn; };
+    # The daemon runs as a dynamic user: agenix's file reaches it through
+    # systemd's LoadCredential, where edge.json's private_key_file points.
+    vpn = { enable = true; settings = edge.vpn; credentials."wireguard.key" = config.age.secrets."wireguard.key".path; };
   };
 `)
 	}

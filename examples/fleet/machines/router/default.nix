@@ -24,7 +24,9 @@ in
     settings = builtins.removeAttrs edge [ "dns" "firewall" "vpn" ];
     dns = { enable = true; settings = edge.dns; };
     firewall = { enable = true; settings = edge.firewall; };
-    vpn = { enable = true; settings = edge.vpn; };
+    # The daemon runs as a dynamic user: agenix's file reaches it through
+    # systemd's LoadCredential, where edge.json's private_key_file points.
+    vpn = { enable = true; settings = edge.vpn; credentials."wireguard.key" = config.age.secrets."wireguard.key".path; };
   };
 
   services.nebula.networks.fleet = {
