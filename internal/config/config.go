@@ -154,18 +154,9 @@ func Parse[T any](data []byte, name, section string, def func() T) (*File[T], er
 		hc.CommonConfig().ShutdownTimeout = DefaultShutdownTimeout
 	}
 	d := newDecoder(filepath.Base(name))
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		return nil, Errors{syntaxError(d.file, err)}
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, Errors{{File: d.file, Line: extra.Line, Msg: "more than one document in the file; keep one"}}
-	}
-	top := &root
-	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
-		top = top.Content[0]
+	top, err := readDocument(data, d.file)
+	if err != nil {
+		return nil, err
 	}
 	for top.Kind == yaml.AliasNode {
 		top = top.Alias

@@ -18,18 +18,9 @@ import (
 // errors at key paths from the top of the document; Err reports them.
 func Document(data []byte, name string, v any) (*Checker, error) {
 	d := newDecoder(filepath.Base(name))
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		return nil, Errors{syntaxError(d.file, err)}
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, Errors{{File: d.file, Line: extra.Line, Msg: "more than one document in the file; keep one"}}
-	}
-	top := &root
-	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
-		top = top.Content[0]
+	top, err := readDocument(data, d.file)
+	if err != nil {
+		return nil, err
 	}
 	d.decode(top, reflect.ValueOf(v).Elem(), "")
 	if len(d.errs) > 0 {
@@ -47,4 +38,23 @@ func (c *Checker) Err() error {
 	errs := append(Errors(nil), *c.errs()...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
+}
+
+// readDocument parses the file's one YAML (or JSON) document and returns
+// its top node.
+func readDocument(data []byte, file string) (*yaml.Node, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		return nil, Errors{syntaxError(file, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Errors{{File: file, Line: extra.Line, Msg: "more than one document in the file; keep one"}}
+	}
+	top := &root
+	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
+		top = top.Content[0]
+	}
+	return top, nil
 }
