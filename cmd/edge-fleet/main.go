@@ -5,6 +5,7 @@
 //	edge-fleet gen [-f fleet.yaml] [-o DIR] [--identity KEY]
 //	edge-fleet check [-f fleet.yaml] [-o DIR] [--identity KEY] [--no-nix]
 //	edge-fleet rotate HOST ITEM [...]      (ITEM: machine-id, ssh, wireguard, nebula)
+//	edge-fleet rekey --identity KEY        (after admins changed)
 //	edge-fleet bundle HOST DIR --identity KEY
 package main
 
@@ -30,6 +31,7 @@ const usage = `usage: edge-fleet COMMAND [flags]
   gen                 make what is missing and write the tree
   check               validate the inventory and the generated tree
   rotate HOST ITEM    replace one identity item on purpose (machine-id, ssh, wireguard, nebula)
+  rekey               encrypt every secret again to its recipients (after admins changed)
   bundle HOST DIR     lay out HOST's SSH host key for nixos-anywhere --extra-files
   version
 
@@ -87,8 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	switch cmd {
-	case "gen", "rotate":
-		opts := fleet.Options{Dir: dir, Identity: identity}
+	case "gen", "rotate", "rekey":
+		opts := fleet.Options{Dir: dir, Identity: identity, Rekey: cmd == "rekey"}
 		if cmd == "rotate" {
 			if len(pos) < 2 {
 				fmt.Fprint(stderr, "usage: edge-fleet rotate HOST ITEM [ITEM...]\n")
@@ -97,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			for _, item := range pos[1:] {
 				opts.Rotate = append(opts.Rotate, pos[0]+"/"+item)
 			}
-		} else if len(pos) > 0 {
+		} else if len(pos) > 0 || cmd == "rekey" && identity == nil {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}

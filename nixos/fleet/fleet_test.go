@@ -298,3 +298,40 @@ func TestCheckFindsProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestRekey: after an admin joins, rekey encrypts every secret to them
+// too, without changing any key.
+func TestRekey(t *testing.T) {
+	dir := copyTree(t)
+	newAdmin, err := os.ReadFile("testdata/admin2_ed25519.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "fleet.yaml"))
+	y := strings.Replace(string(b), "admins:\n", "admins:\n  - name: bob\n    ssh: [\""+strings.TrimSpace(string(newAdmin))+"\"]\n", 1)
+	os.WriteFile(filepath.Join(dir, "fleet.yaml"), []byte(y), 0o644)
+	inv, err := LoadInventory(filepath.Join(dir, "fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+	if err := Check(inv, CheckOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), "is not encrypted to new-admin") {
+		t.Errorf("Check before rekey: %v, want secrets not encrypted to the new admin", err)
+	}
+	if _, err := Generate(inv, Options{Dir: dir, Rekey: true}); err == nil {
+		t.Errorf("rekey without an identity succeeded")
+	}
+	if _, err := Generate(inv, Options{Dir: dir, Rekey: true, Identity: adminKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := os.ReadFile("testdata/admin2_ed25519")
+	if err := Check(inv, CheckOptions{Dir: dir, Identity: bob}); err != nil {
+		t.Errorf("Check with the new admin's key after rekey: %v", err)
+	}
+	after := snapshot(t, dir)
+	for _, f := range []string{"machines/nas/facts.json", "machines/router/facts.json"} {
+		if !bytes.Equal(before[f], after[f]) {
+			t.Errorf("rekey changed %s", f)
+		}
+	}
+}

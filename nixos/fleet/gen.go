@@ -25,6 +25,10 @@ type Options struct {
 	// Rotate names items to replace on purpose: "HOST/ITEM" with ITEM one
 	// of machine-id, ssh, wireguard, nebula.
 	Rotate []string
+	// Rekey encrypts every existing secret again to its current
+	// recipients (after an admin joined or left), decrypting with
+	// Identity. The keys themselves do not change.
+	Rekey bool
 }
 
 // Result says what a generation wrote.
@@ -100,6 +104,11 @@ func Generate(inv *Inventory, opts Options) (*Result, error) {
 	}
 	if err := g.nebula(); err != nil {
 		return nil, err
+	}
+	if opts.Rekey {
+		if err := g.rekey(); err != nil {
+			return nil, err
+		}
 	}
 	if err := g.render(); err != nil {
 		return nil, err
@@ -294,4 +303,42 @@ func (g *generator) write() (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// rekey re-encrypts every secret already in the tree to its recipients as
+// the inventory now has them.
+func (g *generator) rekey() error {
+	if len(g.opts.Identity) == 0 {
+		return errors.New("rekey decrypts every secret: give an admin's SSH private key (--identity)")
+	}
+	type job struct {
+		rel        string
+		recipients []string
+	}
+	var jobs []job
+	for _, h := range slices.Sorted(maps.Keys(g.inv.Hosts)) {
+		for _, s := range g.secretNames(h) {
+			jobs = append(jobs, job{secretPath(h, s), g.recipients(h)})
+		}
+	}
+	if _, ok := g.inv.Networks["nebula"]; ok {
+		jobs = append(jobs, job{filepath.Join("secrets", "fleet", "nebula-ca.key.age"), g.adminKeys()})
+	}
+	for _, j := range jobs {
+		if _, fresh := g.secrets[j.rel]; fresh {
+			continue // made in this run, to the current recipients
+		}
+		enc, err := os.ReadFile(filepath.Join(g.opts.Dir, j.rel))
+		if err != nil {
+			return err
+		}
+		plain, err := identity.Decrypt(enc, g.opts.Identity)
+		if err != nil {
+			return fmt.Errorf("rekey %s: %w", j.rel, err)
+		}
+		if g.secrets[j.rel], err = identity.Encrypt(plain, j.recipients); err != nil {
+			return fmt.Errorf("rekey %s: %w", j.rel, err)
+		}
+	}
+	return nil
 }
