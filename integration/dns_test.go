@@ -327,8 +327,16 @@ func TestDNSKnotSecondary(t *testing.T) {
 		}
 		t.Fatalf("timed out waiting for %s; knot log:\n%s", what, knot.Log())
 	}
+	// serial is the server's SOA serial, or "" while it does not answer
+	// (knotd binds its sockets a moment after it starts).
 	serial := func(server string) string {
-		f := strings.Fields(ask(server, "example.net", "SOA"))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := l.Run(ctx, lab.NodeOutsideUS, "dig", "+time=2", "+tries=1", "+short", "@"+server, "example.net", "SOA")
+		if err != nil {
+			return ""
+		}
+		f := strings.Fields(string(out))
 		if len(f) < 3 {
 			return ""
 		}
