@@ -2,7 +2,6 @@ package cli
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -72,13 +71,7 @@ func fakeFW(t *testing.T, dir string) *[]string {
 func TestFW(t *testing.T) {
 	dir := t.TempDir()
 	seen := fakeFW(t, dir)
-	tests := []struct {
-		args    []string
-		code    int
-		request string
-		stdout  string
-		stderr  string
-	}{
+	runCases(t, dir, seen, []cliCase{
 		{[]string{"fw", "apply"}, 0, `POST /v1/fw/apply {}`, "applied generation 4: 40 rules in 9 chains, 4 sets with 2 elements, flow offload off", ""},
 		{[]string{"fw", "apply", "--confirm"}, 0, `POST /v1/fw/apply {"confirm":"default"}`, "otherwise generation 3 comes back", ""},
 		{[]string{"fw", "apply", "--confirm", "90s"}, 0, `POST /v1/fw/apply {"confirm":"90s"}`, "+y\n", ""},
@@ -97,23 +90,6 @@ func TestFW(t *testing.T) {
 		{[]string{"fw", "unban"}, ExitUsage, "", "", "usage: edgectl fw unban ADDR"},
 		{[]string{"fw", "frobnicate"}, ExitUsage, "", "", "unknown fw command \"frobnicate\""},
 		{[]string{"fw"}, ExitUsage, "", "", "usage: edgectl fw apply"},
-	}
-	for _, tc := range tests {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			*seen = nil
-			code, out, errb := run(append([]string{"--socket-dir", dir}, tc.args...)...)
-			if code != tc.code {
-				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errb)
-			}
-			if tc.request == "" && len(*seen) > 0 || tc.request != "" && (len(*seen) != 1 || (*seen)[0] != tc.request) {
-				t.Errorf("requests %q, want %q", *seen, tc.request)
-			}
-			if !strings.Contains(out, tc.stdout) {
-				t.Errorf("stdout %q lacks %q", out, tc.stdout)
-			}
-			if !strings.Contains(errb, tc.stderr) {
-				t.Errorf("stderr %q lacks %q", errb, tc.stderr)
-			}
-		})
-	}
+	})
+
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -71,13 +70,7 @@ func TestPeer(t *testing.T) {
 	dir := t.TempDir()
 	seen := fakeVPN(t, dir)
 	png := filepath.Join(dir, "qr.png")
-	tests := []struct {
-		args    []string
-		code    int
-		request string
-		stdout  string
-		stderr  string
-	}{
+	runCases(t, dir, seen, []cliCase{
 		{[]string{"peer", "add", "laptop"}, 0, `POST /v1/vpn/peers {"name":"laptop"}`, "[Interface]\nPrivateKey = x\n", "added peer laptop on wg0: 10.100.0.2, fd00:100::2 (laptop.vpn.home.arpa)\nthe config holds the peer's private key"},
 		{[]string{"-o", "conf", "peer", "add", "laptop", "--full-tunnel", "--psk", "--expires", "30d"}, 0,
 			`POST /v1/vpn/peers {"name":"laptop","full_tunnel":true,"preshared_key":true,"expires":"30d"}`, "[Interface]", ""},
@@ -99,25 +92,8 @@ func TestPeer(t *testing.T) {
 		{[]string{"peer", "rename", "laptop", "old-laptop"}, 0, `POST /v1/vpn/peer {"name":"laptop","rename":"old-laptop"}`, "", ""},
 		{[]string{"-o", "conf", "peer", "ls"}, ExitUsage, "", "", "-o conf is for peer add and peer config"},
 		{[]string{"peer", "fly"}, ExitUsage, "", "", `unknown peer command "fly"`},
-	}
-	for _, tc := range tests {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			*seen = nil
-			code, out, errb := run(append([]string{"--socket-dir", dir}, tc.args...)...)
-			if code != tc.code {
-				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errb)
-			}
-			if tc.request == "" && len(*seen) > 0 || tc.request != "" && (len(*seen) != 1 || (*seen)[0] != tc.request) {
-				t.Errorf("requests %q, want %q", *seen, tc.request)
-			}
-			if !strings.Contains(out, tc.stdout) {
-				t.Errorf("stdout %q lacks %q", out, tc.stdout)
-			}
-			if !strings.Contains(errb, tc.stderr) {
-				t.Errorf("stderr %q lacks %q", errb, tc.stderr)
-			}
-		})
-	}
+	})
+
 	if b, err := os.ReadFile(png); err != nil || string(b) != "PNG" {
 		t.Errorf("--qr-png wrote %q, %v", b, err)
 	}
