@@ -11,6 +11,7 @@ import (
 
 	"github.com/homeedge/edge/firewall/fwconfig"
 	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/internal/config"
 )
 
 // meterSize bounds a meter's dynamic set: one element per source address.
@@ -170,31 +171,13 @@ func truncate(s string) string {
 	return s
 }
 
-// mergePrefixes sorts prefixes and drops those inside another, since an
-// nft interval set refuses overlapping elements.
+// mergePrefixes sorts a copy of ps and drops those inside another, since
+// an nft interval set refuses overlapping elements.
 func mergePrefixes(ps []netip.Prefix) []netip.Prefix {
 	if len(ps) == 0 {
 		return nil
 	}
-	ps = slices.Clone(ps)
-	slices.SortFunc(ps, comparePrefix)
-	out := ps[:1]
-	for _, p := range ps[1:] {
-		if last := out[len(out)-1]; last.Contains(p.Addr()) && last.Bits() <= p.Bits() {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// comparePrefix orders by address, then shorter prefix first, so that a
-// containing prefix comes before what it contains.
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
+	return config.DropCovered(slices.Clone(ps))
 }
 
 func prefixElements(ps []netip.Prefix) []ruleset.Element {
@@ -209,7 +192,7 @@ func prefixElements(ps []netip.Prefix) []ruleset.Element {
 }
 
 func sortElements(es []ruleset.Element) {
-	slices.SortFunc(es, func(a, b ruleset.Element) int { return comparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(es, func(a, b ruleset.Element) int { return config.ComparePrefix(a.Prefix, b.Prefix) })
 }
 
 // meterIdle is how long a meter keeps a source that sends nothing: the

@@ -167,7 +167,7 @@ func (c *Config) validateZones(v *config.Checker, site *config.Site) {
 	// Networks overlap when one holds the other. Sorted by start (and
 	// the shorter first), a network overlaps an earlier one exactly when
 	// it starts before the furthest end seen so far.
-	slices.SortStableFunc(nets, func(a, b owner) int { return comparePrefix(a.p, b.p) })
+	slices.SortStableFunc(nets, func(a, b owner) int { return config.ComparePrefix(a.p, b.p) })
 	var reach *owner
 	for i := range nets {
 		n := &nets[i]
@@ -179,14 +179,6 @@ func (c *Config) validateZones(v *config.Checker, site *config.Site) {
 		}
 		reach = n
 	}
-}
-
-// comparePrefix orders prefixes by address, then shorter first.
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }
 
 // wildcardMatch reports whether pattern (which may end in *) matches the

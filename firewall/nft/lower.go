@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/internal/config"
 )
 
 // A rule is lowered once into a list of statements; the renderer prints
@@ -733,29 +734,7 @@ func normPrefixes(ps []netip.Prefix, fam string) ([]netip.Prefix, error) {
 		}
 		out = append(out, p.Masked())
 	}
-	return canonPrefixes(out), nil
-}
-
-// canonPrefixes sorts prefixes by address, then length, and drops those
-// covered by an earlier one. Prefixes nest or are disjoint, so comparing
-// with the last one kept is enough.
-func canonPrefixes(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, comparePrefix)
-	out := ps[:0]
-	for _, p := range ps {
-		if n := len(out); n > 0 && out[n-1].Overlaps(p) {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
+	return config.DropCovered(out), nil
 }
 
 func normPorts(ports []ruleset.PortRange) ([]ruleset.PortRange, error) {

@@ -247,11 +247,61 @@ func ReadState(c *Conn, table string) (*State, error) {
 // model needs, and much faster than google/nftables does, which matters
 // for blocklists.
 func (c *Conn) dumpElements(table, set string) ([]nftables.SetElement, error) {
+	var out []nftables.SetElement
+	err := c.eachElementList(table, set, func(list *netlink.AttributeDecoder) error {
+		for list.Next() {
+			e, err := decodeSetElement(list.Bytes())
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// decodeSetElement decodes one NFTA_LIST_ELEM of a set element dump.
+func decodeSetElement(b []byte) (nftables.SetElement, error) {
+	var e nftables.SetElement
+	el, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return e, err
+	}
+	el.ByteOrder = binary.BigEndian
+	for el.Next() {
+		switch el.Type() {
+		case unix.NFTA_SET_ELEM_KEY:
+			el.Nested(func(k *netlink.AttributeDecoder) error {
+				for k.Next() {
+					if k.Type() == unix.NFTA_DATA_VALUE {
+						e.Key = k.Bytes()
+					}
+				}
+				return nil
+			})
+		case unix.NFTA_SET_ELEM_FLAGS:
+			e.IntervalEnd = el.Uint32()&unix.NFT_SET_ELEM_INTERVAL_END != 0
+		case unix.NFTA_SET_ELEM_TIMEOUT:
+			e.Timeout = time.Duration(el.Uint64()) * time.Millisecond
+		case unix.NFTA_SET_ELEM_EXPIRATION:
+			e.Expires = time.Duration(el.Uint64()) * time.Millisecond
+		case unix.NFTA_SET_ELEM_USERDATA:
+			if cm, ok := userdata.GetString(el.Bytes(), userdata.NFTNL_UDATA_SET_ELEM_COMMENT); ok {
+				e.Comment = cm
+			}
+		}
+	}
+	return e, el.Err()
+}
+
+// eachElementList dumps a set's elements and calls fn with each element
+// list the kernel sends (one per message).
+func (c *Conn) eachElementList(table, set string, fn func(list *netlink.AttributeDecoder) error) error {
 	var a attrs
 	a.str(unix.NFTA_SET_ELEM_LIST_TABLE, table)
 	a.str(unix.NFTA_SET_ELEM_LIST_SET, set)
-	var out []nftables.SetElement
-	err := c.dump(unix.NFT_MSG_GETSETELEM, familyInet, a.b, func(data []byte) error {
+	return c.dump(unix.NFT_MSG_GETSETELEM, familyInet, a.b, func(data []byte) error {
 		ad, err := netlink.NewAttributeDecoder(data)
 		if err != nil {
 			return err
@@ -260,44 +310,19 @@ func (c *Conn) dumpElements(table, set string) ([]nftables.SetElement, error) {
 			if ad.Type() != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
 				continue
 			}
-			ad.Nested(func(list *netlink.AttributeDecoder) error {
-				for list.Next() {
-					var e nftables.SetElement
-					list.Nested(func(el *netlink.AttributeDecoder) error {
-						el.ByteOrder = binary.BigEndian
-						for el.Next() {
-							switch el.Type() {
-							case unix.NFTA_SET_ELEM_KEY:
-								el.Nested(func(k *netlink.AttributeDecoder) error {
-									for k.Next() {
-										if k.Type() == unix.NFTA_DATA_VALUE {
-											e.Key = k.Bytes()
-										}
-									}
-									return nil
-								})
-							case unix.NFTA_SET_ELEM_FLAGS:
-								e.IntervalEnd = el.Uint32()&unix.NFT_SET_ELEM_INTERVAL_END != 0
-							case unix.NFTA_SET_ELEM_TIMEOUT:
-								e.Timeout = time.Duration(el.Uint64()) * time.Millisecond
-							case unix.NFTA_SET_ELEM_EXPIRATION:
-								e.Expires = time.Duration(el.Uint64()) * time.Millisecond
-							case unix.NFTA_SET_ELEM_USERDATA:
-								if cm, ok := userdata.GetString(el.Bytes(), userdata.NFTNL_UDATA_SET_ELEM_COMMENT); ok {
-									e.Comment = cm
-								}
-							}
-						}
-						return nil
-					})
-					out = append(out, e)
-				}
-				return nil
-			})
+			list, err := netlink.NewAttributeDecoder(ad.Bytes())
+			if err != nil {
+				return err
+			}
+			if err := fn(list); err != nil {
+				return err
+			}
+			if err := list.Err(); err != nil {
+				return err
+			}
 		}
 		return ad.Err()
 	})
-	return out, err
 }
 
 // nftaSetCount is NFTA_SET_COUNT (Linux 6.x): the kernel's element count
@@ -337,31 +362,12 @@ func (c *Conn) setCounts(table string) (map[string]int, error) {
 // countElements counts the kernel elements of a set (an interval's start
 // and end count as two) without decoding them.
 func (c *Conn) countElements(table, set string) (int, error) {
-	var a attrs
-	a.str(unix.NFTA_SET_ELEM_LIST_TABLE, table)
-	a.str(unix.NFTA_SET_ELEM_LIST_SET, set)
 	n := 0
-	err := c.dump(unix.NFT_MSG_GETSETELEM, familyInet, a.b, func(data []byte) error {
-		ad, err := netlink.NewAttributeDecoder(data)
-		if err != nil {
-			return err
+	err := c.eachElementList(table, set, func(list *netlink.AttributeDecoder) error {
+		for list.Next() {
+			n++
 		}
-		for ad.Next() {
-			if ad.Type() != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
-				continue
-			}
-			inner, err := netlink.NewAttributeDecoder(ad.Bytes())
-			if err != nil {
-				return err
-			}
-			for inner.Next() {
-				n++
-			}
-			if err := inner.Err(); err != nil {
-				return err
-			}
-		}
-		return ad.Err()
+		return nil
 	})
 	return n, err
 }

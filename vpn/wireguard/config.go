@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/homeedge/edge/internal/config"
 )
 
 // defaultMTU is the MTU used when Options.MTU is 0; it is also the default
@@ -143,17 +145,9 @@ func (o Options) normalize() (Options, error) {
 		}
 		addrs = append(addrs, p)
 	}
-	slices.SortFunc(addrs, comparePrefix)
+	slices.SortFunc(addrs, config.ComparePrefix)
 	o.Addresses = slices.Compact(addrs)
 	return o, nil
-}
-
-// comparePrefix orders prefixes by address, then by length.
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }
 
 // normalizePeers validates peers and returns copies with masked, sorted,
@@ -198,7 +192,7 @@ func normalizePeers(peers []Peer) ([]Peer, error) {
 			}
 			ips = append(ips, pfx.Masked())
 		}
-		slices.SortFunc(ips, comparePrefix)
+		slices.SortFunc(ips, config.ComparePrefix)
 		p.AllowedIPs = slices.Compact(ips)
 		for _, pfx := range p.AllowedIPs {
 			if other, ok := owner[pfx]; ok {
@@ -298,7 +292,7 @@ func peerFromWG(c wgtypes.Peer) Peer {
 			p.AllowedIPs = append(p.AllowedIPs, pfx.Masked())
 		}
 	}
-	slices.SortFunc(p.AllowedIPs, comparePrefix)
+	slices.SortFunc(p.AllowedIPs, config.ComparePrefix)
 	return p
 }
 
