@@ -182,6 +182,7 @@ func (c *Config) Validate(v *config.Checker) {
 			ports[w.ListenPort] = i
 		}
 		v4, v6 := w.poolPrefixes(site)
+		pool := append(slices.Clip(v4), v6...)
 		if len(w.Pool) == 0 {
 			wv.Key("pool").Errorf("missing; name the network peers get addresses from, such as [vpn]")
 		}
@@ -200,7 +201,7 @@ func (c *Config) Validate(v *config.Checker) {
 			wv.Key("pool").Errorf("give at most one IPv4 and one IPv6 prefix, got %d and %d", len(v4), len(v6))
 		}
 		for j, a := range w.Address {
-			if !slices.ContainsFunc(append(v4, v6...), func(p netip.Prefix) bool { return p.Contains(a) }) {
+			if !slices.ContainsFunc(pool, func(p netip.Prefix) bool { return p.Contains(a) }) {
 				wv.Key("address").Index(j).Errorf("%s is not in the pool", a)
 			}
 		}
@@ -245,8 +246,12 @@ func (c *Config) Validate(v *config.Checker) {
 				pv.Key("public_key").Errorf("%v", err)
 			}
 			for k, a := range p.Addresses {
-				if !slices.ContainsFunc(append(v4, v6...), func(pp netip.Prefix) bool { return pp.Contains(a) }) {
+				i := slices.IndexFunc(pool, func(pp netip.Prefix) bool { return pp.Contains(a) })
+				switch {
+				case i < 0:
 					pv.Key("addresses").Index(k).Errorf("%s is not in the pool", a)
+				case a == pool[i].Addr() || a.Is4() && !pool[i].Contains(a.Next()):
+					pv.Key("addresses").Index(k).Errorf("%s is the pool's network or broadcast address", a)
 				}
 			}
 			if p.Endpoint != "" {

@@ -54,6 +54,7 @@ func TestConfigErrors(t *testing.T) {
         - {name: Laptop, public_key: "kR5tbtQuP9kH1XgMWq4uvbDR0KsSLajK8bsS2ErwRQA="}
         - {name: a, public_key: "kR5tbtQuP9kH1XgMWq4uvbDR0KsSLajK8bsS2ErwRQA=", addresses: [10.0.0.1], endpoint: "host:1", group: nope}
         - {name: a, public_key: "not a key"}
+        - {name: b, public_key: "6h1NQ9G+DQeiDdVt3u6yxdBHawA5lHFONHVTHeIcBkU=", addresses: [10.100.0.255]}
 `, []string{
 			`vpn.wireguard[0].access.groups.Kids: invalid group name "Kids"`,
 			`vpn.wireguard[0].peers[0].name: invalid peer name "Laptop"`,
@@ -62,6 +63,7 @@ func TestConfigErrors(t *testing.T) {
 			`vpn.wireguard[0].peers[1].group: unknown group "nope"; vpn.wireguard[0].access.groups has Kids`,
 			`vpn.wireguard[0].peers[2].name: peer name "a" is also vpn.wireguard[0].peers[1]`,
 			`vpn.wireguard[0].peers[2].public_key: parse key:`,
+			`vpn.wireguard[0].peers[3].addresses[0]: 10.100.0.255 is the pool's network or broadcast address`,
 		}},
 		{"names", `  wireguard:
     - {interface: wg0, pool: [vpn], endpoint: "x:1"}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/homeedge/edge/identity"
 	"github.com/homeedge/edge/vpn/wireguard"
 )
 
@@ -88,21 +89,26 @@ func allocate(pool []netip.Prefix, router []netip.Addr, used map[netip.Addr]stri
 
 func firstFree(p netip.Prefix, router []netip.Addr, used map[netip.Addr]string) (netip.Addr, error) {
 	p = p.Masked()
-	held := 0
-	for a := p.Addr().Next(); a.IsValid() && p.Contains(a); a = a.Next() {
-		if a.Is4() && !p.Contains(a.Next()) {
-			break // the broadcast address
+	var reserved, taken []netip.Addr
+	for _, a := range router {
+		if p.Contains(a) {
+			reserved = append(reserved, a)
 		}
-		if slices.Contains(router, a) {
-			continue
-		}
-		if _, ok := used[a]; ok {
-			held++
-			continue
-		}
-		return a, nil
 	}
-	return netip.Addr{}, fmt.Errorf("address pool %s is full: %d peers hold its addresses; remove peers or give the interface a larger pool", p, held)
+	for a := range used {
+		if p.Contains(a) && !slices.Contains(reserved, a) {
+			taken = append(taken, a)
+		}
+	}
+	al, err := identity.NewAllocator(p, reserved, taken)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("address pool %s: %w", p, err)
+	}
+	a, err := al.Next()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("address pool %s is full: %d peers hold its addresses; remove peers or give the interface a larger pool", p, len(taken))
+	}
+	return a, nil
 }
 
 // routerAddrs is the router's addresses on an interface: configured, or
