@@ -98,13 +98,10 @@ func (t *aclTable) apply(rules []aclRule) error {
 	if fp == t.last {
 		return nil
 	}
-	c, err := nftables.New()
+	c, table, err := removeTableBatch()
 	if err != nil {
 		return err
 	}
-	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: aclTableName}
-	c.AddTable(table)
-	c.DelTable(table)
 	if len(rules) > 0 {
 		c.AddTable(table)
 		prio := nftables.ChainPriority(aclPriority)
@@ -140,19 +137,28 @@ func (t *aclTable) apply(rules []aclRule) error {
 	return nil
 }
 
-// close leaves the table: limits hold while the interface may still
-// forward (a kernel device outlives the daemon).
-func (t *aclTable) close() {}
-
-// deleteACLTable removes table inet edge_vpn, if there is one.
-func deleteACLTable() error {
+// removeTableBatch returns a connection whose batch already removes
+// table inet edge_vpn, whether or not it exists (it declares the table
+// first): what a replace starts with and a delete is.
+func removeTableBatch() (*nftables.Conn, *nftables.Table, error) {
 	c, err := nftables.New()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: aclTableName}
 	c.AddTable(table)
 	c.DelTable(table)
+	return c, table, nil
+}
+
+// deleteACLTable removes table inet edge_vpn, if there is one. The daemon
+// leaves it on stop: the limits must hold while a kernel interface, which
+// outlives the daemon, still forwards.
+func deleteACLTable() error {
+	c, _, err := removeTableBatch()
+	if err != nil {
+		return err
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("delete table inet %s: %w", aclTableName, err)
 	}

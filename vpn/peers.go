@@ -19,6 +19,16 @@ import (
 	"github.com/homeedge/edge/vpn/wireguard"
 )
 
+// getPeer reads one peer and its ModRev; an absent peer is a 404 naming
+// it.
+func (s *Service) getPeer(ctx context.Context, name string) (storedPeer, int64, error) {
+	p, modRev, err := s.peers.Get(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return p, 0, ctlapi.Errorf(http.StatusNotFound, "no peer %q", name)
+	}
+	return p, modRev, err
+}
+
 // storedPeers reads the registry by name. The caller holds mu.
 func (s *Service) storedPeers(ctx context.Context) (map[string]storedPeer, error) {
 	items, _, err := s.peers.List(ctx)
@@ -246,10 +256,7 @@ func (s *Service) splitTunnel(in *iface) []netip.Prefix {
 func (s *Service) removePeer(ctx context.Context, name, by string) (ctlapi.VPNPeer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, modRev, err := s.peers.Get(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusNotFound, "no peer %q", name)
-	}
+	p, modRev, err := s.getPeer(ctx, name)
 	if err != nil {
 		return ctlapi.VPNPeer{}, err
 	}
@@ -283,10 +290,7 @@ func (s *Service) removePeer(ctx context.Context, name, by string) (ctlapi.VPNPe
 func (s *Service) updatePeer(ctx context.Context, req ctlapi.VPNPeerUpdate, by string) (ctlapi.VPNPeer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, modRev, err := s.peers.Get(ctx, req.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusNotFound, "no peer %q", req.Name)
-	}
+	p, modRev, err := s.getPeer(ctx, req.Name)
 	if err != nil {
 		return ctlapi.VPNPeer{}, err
 	}
@@ -388,10 +392,7 @@ func (s *Service) listPeers(ctx context.Context) ([]ctlapi.VPNPeer, error) {
 func (s *Service) showPeer(ctx context.Context, name string) (ctlapi.VPNPeer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, _, err := s.peers.Get(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusNotFound, "no peer %q", name)
-	}
+	p, _, err := s.getPeer(ctx, name)
 	if err != nil {
 		return ctlapi.VPNPeer{}, err
 	}
@@ -402,10 +403,7 @@ func (s *Service) showPeer(ctx context.Context, name string) (ctlapi.VPNPeer, er
 func (s *Service) configOf(ctx context.Context, name, qr string) (ctlapi.VPNPeerConfig, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, _, err := s.peers.Get(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return ctlapi.VPNPeerConfig{}, ctlapi.Errorf(http.StatusNotFound, "no peer %q", name)
-	}
+	p, _, err := s.getPeer(ctx, name)
 	if err != nil {
 		return ctlapi.VPNPeerConfig{}, err
 	}

@@ -187,9 +187,6 @@ func (s *Service) closeDevices() {
 			s.log.Warn("close interface", "interface", name, "err", err)
 		}
 	}
-	if s.acl != nil {
-		s.acl.close()
-	}
 }
 
 // Reload applies a new config: interfaces added, changed or removed,
