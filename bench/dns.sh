@@ -80,20 +80,8 @@ results=$OUT/results.tsv
 : >"$results"
 
 # --- processes: every one we start is stopped by PID ------------------------
-pids=()
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	local keep=()
-	for i in "${pids[@]}"; do [ "$i" = "$pid" ] || keep+=("$i"); done
-	pids=("${keep[@]}")
-}
+# shellcheck source=bench/lib/procs.sh
+. "${BASH_SOURCE%/*}/lib/procs.sh"
 cleanup() {
 	local pid
 	for pid in "${pids[@]}"; do stop_pid "$pid"; done

@@ -85,19 +85,10 @@ while :; do
 done
 
 # --- processes, namespaces and sockets: all ours, all removed on exit --------
-pids=()
 namespaces=()
 ifaces=()
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib/procs.sh
+. "${BASH_SOURCE%/*}/lib/procs.sh"
 cleanup() {
 	local pid ns ifc
 	for pid in "${pids[@]}"; do stop_pid "$pid"; done
