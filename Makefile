@@ -12,7 +12,7 @@ GO ?= go
 # Debian packages the lab, the tests and the benchmarks use (DESIGN.md).
 DEBIAN_PACKAGES := nftables iproute2 wireguard-tools wireguard-go nebula pebble \
 	knot knot-dnsutils bind9-dnsutils prometheus nix-bin age curl iperf3 dnsperf \
-	wrk haproxy nginx zbar-tools nmap iputils-ping tcpdump util-linux
+	wrk haproxy nginx zbar-tools nmap iputils-ping tcpdump util-linux openssh-client
 
 STATICCHECK_VERSION := v0.8.2  # staticcheck 2026.2.2
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
