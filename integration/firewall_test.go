@@ -69,19 +69,11 @@ firewall:
 %[2]s`, dir, extra)
 }
 
-type fwLab struct {
-	t   *testing.T
-	l   *lab.Lab
-	dir string
-	cfg string
-	p   *lab.Proc
-}
+type fwLab struct{ *daemonLab }
 
 func newFWLab(t *testing.T, extra string) *fwLab {
 	t.Helper()
-	l := lab.ForTest(t, lab.Options{})
-	dir := t.TempDir()
-	f := &fwLab{t: t, l: l, dir: dir, cfg: filepath.Join(dir, "edge.yaml")}
+	f := &fwLab{newDaemonLab(t)}
 	f.writeConfig(extra)
 	return f
 }
@@ -134,38 +126,10 @@ func (f *fwLab) dial(node, addr string, extra ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// run runs a command in node and fails the test when it fails.
-func (f *fwLab) run(node string, args ...string) string {
-	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := f.l.Run(ctx, node, args[0], args[1:]...)
-	if err != nil {
-		f.t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), node, err, out)
-	}
-	return string(out)
-}
-
-// edgectl runs edgectl against the firewall's socket; it returns the exit
-// code and the output.
-func (f *fwLab) edgectl(args ...string) (int, string) {
-	f.t.Helper()
-	return runExit(f.t, exec.Command(bin("edgectl"), append([]string{"--socket-dir", filepath.Join(f.dir, "run")}, args...)...))
-}
-
-func (f *fwLab) mustEdgectl(args ...string) string {
-	f.t.Helper()
-	code, out := f.edgectl(args...)
-	if code != 0 {
-		f.t.Fatalf("edgectl %s: exit %d\n%s", strings.Join(args, " "), code, out)
-	}
-	return out
-}
-
 // openPorts scans host from node with nmap and returns the open TCP ports.
 func (f *fwLab) openPorts(node, host, ports string) []string {
 	f.t.Helper()
-	out := f.run(node, "nmap", "-n", "-Pn", "-T5", "--max-retries", "1", "--min-rate", "20000", "-p", ports, "-oG", "-", host)
+	out := f.mustRun(node, "nmap", "-n", "-Pn", "-T5", "--max-retries", "1", "--min-rate", "20000", "-p", ports, "-oG", "-", host)
 	m := regexp.MustCompile(`(\d+)/open/tcp`).FindAllStringSubmatch(out, -1)
 	var open []string
 	for _, s := range m {
@@ -323,7 +287,7 @@ func TestFirewallTraffic(t *testing.T) {
 	t.Run("per-source limit", func(t *testing.T) {
 		// Ten new ssh connections from one source pass, the eleventh is
 		// dropped; another source is unaffected.
-		out := f.run(lab.NodeRoadwarrior, bin("edge-probe"), "burst", "-n", "11", "-timeout", "1s", lab.RouterWANAddr4+":22")
+		out := f.mustRun(lab.NodeRoadwarrior, bin("edge-probe"), "burst", "-n", "11", "-timeout", "1s", lab.RouterWANAddr4+":22")
 		if !strings.Contains(out, "ok=10 timeout=1 ") || !strings.Contains(out, "\n11 timeout\n") {
 			t.Errorf("11 ssh connections from roadwarrior:\n%s\nwant the first 10 through and the 11th dropped", out)
 		}
@@ -342,7 +306,7 @@ func TestFirewallTraffic(t *testing.T) {
 		if regexp.MustCompile(`update @meter_ssh_v4 \{ ip saddr limit rate over 10/minute burst 10 packets \} counter packets [1-9]\d* `).FindString(show) == "" {
 			t.Errorf("fw show: the limit rule's counter did not count the dropped connection:\n%s", show)
 		}
-		metrics := f.run(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
+		metrics := f.mustRun(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
 		for _, re := range []string{
 			`edge_firewall_rule_packets_total\{chain="input",rule="input: limit ssh \(ip\)"\} [1-9]`,
 			`edge_firewall_zone_packets_total\{hook="input",zone="wan"\} [1-9]`,
@@ -365,7 +329,7 @@ func TestFirewallTraffic(t *testing.T) {
 	})
 
 	t.Run("confirm or roll back", func(t *testing.T) {
-		listWAN := func() string { return f.run(lab.NodeRouter, "nft", "list", "chain", "inet", "edge", "input_wan") }
+		listWAN := func() string { return f.mustRun(lab.NodeRouter, "nft", "list", "chain", "inet", "edge", "input_wan") }
 		before := listWAN()
 		f.writeConfig("")
 		cfg, _ := os.ReadFile(f.cfg)
@@ -401,7 +365,7 @@ func TestFirewallTraffic(t *testing.T) {
 			t.Errorf("confirm with nothing pending: exit %d, want 1", code)
 		}
 		// Counters kept their counts through the applies and the rollback.
-		metrics := f.run(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
+		metrics := f.mustRun(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
 		if !regexp.MustCompile(`edge_firewall_rule_packets_total\{chain="input",rule="input: limit ssh \(ip\)"\} [1-9]`).MatchString(metrics) {
 			t.Errorf("the limit rule's counter was reset by the applies")
 		}
@@ -412,14 +376,14 @@ func TestFirewallTraffic(t *testing.T) {
 	})
 
 	t.Run("broken config changes nothing", func(t *testing.T) {
-		before := normalizeCounters(f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge"))
+		before := normalizeCounters(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge"))
 		cfg, _ := os.ReadFile(f.cfg)
 		os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "services: [ssh, https]", "services: [ssh, htps]", 1)), 0o644)
 		code, out := f.edgectl("fw", "apply")
 		if code != 1 || !strings.Contains(out, `firewall.zones.wan.services[1]`) || !strings.Contains(out, "htps") {
 			t.Errorf("apply of a broken config: exit %d\n%s\nwant exit 1 naming the key", code, out)
 		}
-		if after := normalizeCounters(f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")); after != before {
+		if after := normalizeCounters(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")); after != before {
 			t.Errorf("a refused apply changed the table")
 		}
 	})
@@ -433,7 +397,7 @@ func TestFirewallTraffic(t *testing.T) {
 		if got := f.dial(lab.NodeOutsideUS, lab.RouterWANAddr4+":22"); got != "timeout" {
 			t.Errorf("with the daemon killed, banned outside-us to ssh = %q, want timeout", got)
 		}
-		f.run(lab.NodeRouter, "nft", "delete", "table", "inet", "edge")
+		f.mustRun(lab.NodeRouter, "nft", "delete", "table", "inet", "edge")
 		f.start()
 		if got := f.dial(lab.NodeOutsideUS, lab.RouterWANAddr4+":22"); got != "timeout" {
 			t.Errorf("after a restart, banned outside-us to ssh = %q, want timeout (the ban is restored from the state store)", got)
@@ -456,10 +420,10 @@ func TestFirewallTraffic(t *testing.T) {
 		if out, err := f.l.Run(ctx, lab.NodeRouter, bin("edge-firewall"), "-cleanup", "-config", f.cfg); err != nil {
 			t.Fatalf("-cleanup: %v\n%s", err, out)
 		}
-		if got := f.run(lab.NodeRouter, "nft", "list", "tables"); got != "table ip foreign\n" {
+		if got := f.mustRun(lab.NodeRouter, "nft", "list", "tables"); got != "table ip foreign\n" {
 			t.Errorf("after -cleanup, tables = %q, want only the foreign one", got)
 		}
-		if got := f.run(lab.NodeRouter, "nft", "list", "table", "ip", "foreign"); got != foreignTable {
+		if got := f.mustRun(lab.NodeRouter, "nft", "list", "table", "ip", "foreign"); got != foreignTable {
 			t.Errorf("the foreign table changed:\n%s", got)
 		}
 	})
@@ -503,7 +467,7 @@ func TestFirewallBootRuleset(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(script, noOffload, 0o644)
-	f.run(lab.NodeRouter, "nft", "-f", script)
+	f.mustRun(lab.NodeRouter, "nft", "-f", script)
 	f.serve(lab.NodeRouter, "-tcp", ":22", "-tcp", ":80")
 	f.serve(lab.NodeOutsideDE, "-tcp", ":7000")
 	if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":80"); got != "timeout" {
@@ -512,9 +476,9 @@ func TestFirewallBootRuleset(t *testing.T) {
 	if got := f.dial(lab.NodeClient, lab.OutsideDEAddr4+":7000"); !strings.HasPrefix(got, "from="+lab.RouterWANAddr4+" ") {
 		t.Errorf("boot ruleset: masquerade = %q", got)
 	}
-	booted := f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
+	booted := f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
 	f.start()
-	running := f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
+	running := f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
 	if normalizeCounters(booted) != normalizeCounters(running) {
 		t.Errorf("the daemon's ruleset differs from the boot ruleset:\nboot:\n%s\ndaemon:\n%s", booted, running)
 	}
@@ -543,7 +507,7 @@ func TestFirewallBlocklist(t *testing.T) {
 	os.WriteFile(f.cfg, cfg, 0o644)
 	f.serve(lab.NodeRouter, "-tcp", ":22")
 	f.start()
-	out := f.run(lab.NodeRouter, "nft", "-j", "list", "set", "inet", "edge", "blocklist_v4")
+	out := f.mustRun(lab.NodeRouter, "nft", "-j", "list", "set", "inet", "edge", "blocklist_v4")
 	var doc struct {
 		Nftables []struct {
 			Set *struct {

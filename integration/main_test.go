@@ -90,3 +90,55 @@ func startDaemon(t *testing.T, l *lab.Lab, node, name, cfg string) *lab.Proc {
 	}
 	return p
 }
+
+// daemonLab is a lab, a folder for a test's files and the config file in
+// it, and the daemon of the suite a test started from that config.
+type daemonLab struct {
+	t   *testing.T
+	l   *lab.Lab
+	dir string
+	cfg string
+	p   *lab.Proc
+}
+
+func newDaemonLab(t *testing.T) *daemonLab {
+	t.Helper()
+	l := lab.ForTest(t, lab.Options{})
+	dir := t.TempDir()
+	return &daemonLab{t: t, l: l, dir: dir, cfg: filepath.Join(dir, "edge.yaml")}
+}
+
+// edgectl runs edgectl against the sockets in the test's folder; it
+// returns the exit code and the output.
+func (d *daemonLab) edgectl(args ...string) (int, string) {
+	d.t.Helper()
+	return runExit(d.t, exec.Command(bin("edgectl"), append([]string{"--socket-dir", filepath.Join(d.dir, "run")}, args...)...))
+}
+
+// mustEdgectl is edgectl that fails the test on a non-zero exit.
+func (d *daemonLab) mustEdgectl(args ...string) string {
+	d.t.Helper()
+	code, out := d.edgectl(args...)
+	if code != 0 {
+		d.t.Fatalf("edgectl %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// run runs a command in node, within a minute.
+func (d *daemonLab) run(node string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := d.l.Run(ctx, node, args[0], args[1:]...)
+	return string(out), err
+}
+
+// mustRun is run that fails the test when the command fails.
+func (d *daemonLab) mustRun(node string, args ...string) string {
+	d.t.Helper()
+	out, err := d.run(node, args...)
+	if err != nil {
+		d.t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), node, err, out)
+	}
+	return out
+}

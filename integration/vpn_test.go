@@ -16,7 +16,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -73,47 +72,11 @@ vpn:
 `, dir, dnsTSIG)
 }
 
-type vpnLab struct {
-	t   *testing.T
-	l   *lab.Lab
-	dir string
-	cfg string
-	p   *lab.Proc
-}
+type vpnLab struct{ *daemonLab }
 
 func (v *vpnLab) start() {
 	v.t.Helper()
 	v.p = startDaemon(v.t, v.l, lab.NodeRouter, "edge-vpn", v.cfg)
-}
-
-func (v *vpnLab) edgectl(args ...string) (int, string) {
-	v.t.Helper()
-	return runExit(v.t, exec.Command(bin("edgectl"), append([]string{"--socket-dir", filepath.Join(v.dir, "run")}, args...)...))
-}
-
-func (v *vpnLab) mustEdgectl(args ...string) string {
-	v.t.Helper()
-	code, out := v.edgectl(args...)
-	if code != 0 {
-		v.t.Fatalf("edgectl %s: exit %d\n%s", strings.Join(args, " "), code, out)
-	}
-	return out
-}
-
-func (v *vpnLab) run(node string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := v.l.Run(ctx, node, args[0], args[1:]...)
-	return string(out), err
-}
-
-func (v *vpnLab) mustRun(node string, args ...string) string {
-	v.t.Helper()
-	out, err := v.run(node, args...)
-	if err != nil {
-		v.t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), node, err, out)
-	}
-	return out
 }
 
 // confValues reads a key's comma-separated values from a wg-quick config.
@@ -174,9 +137,8 @@ func (v *vpnLab) ping(node, addr string, tries int) bool {
 }
 
 func TestVPN(t *testing.T) {
-	l := lab.ForTest(t, lab.Options{})
-	dir := t.TempDir()
-	v := &vpnLab{t: t, l: l, dir: dir, cfg: filepath.Join(dir, "edge.yaml")}
+	v := &vpnLab{newDaemonLab(t)}
+	l, dir := v.l, v.dir
 	os.WriteFile(v.cfg, []byte(vpnConfig(dir)), 0o644)
 	startDaemon(t, l, lab.NodeRouter, "edge-dns", v.cfg)
 	v.start()
