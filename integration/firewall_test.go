@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/homeedge/edge/integration/lab"
+	"github.com/homeedge/edge/internal/nettest"
 )
 
 func fwConfig(dir, extra string) string {
@@ -349,7 +350,7 @@ func TestFirewallTraffic(t *testing.T) {
 			t.Errorf("a second apply while one waits: exit %d, %q", code, out)
 		}
 		time.Sleep(time.Until(applied.Add(6 * time.Second)))
-		if got := listWAN(); normalizeCounters(got) != normalizeCounters(before) {
+		if got := listWAN(); nettest.NFTNormalized(got) != nettest.NFTNormalized(before) {
 			t.Errorf("after 5s without confirm, the chain is\n%s\nwant it as before:\n%s", got, before)
 		}
 		// With a confirm the new ruleset stays.
@@ -376,14 +377,14 @@ func TestFirewallTraffic(t *testing.T) {
 	})
 
 	t.Run("broken config changes nothing", func(t *testing.T) {
-		before := normalizeCounters(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge"))
+		before := nettest.NFTNormalized(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge"))
 		cfg, _ := os.ReadFile(f.cfg)
 		os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "services: [ssh, https]", "services: [ssh, htps]", 1)), 0o644)
 		code, out := f.edgectl("fw", "apply")
 		if code != 1 || !strings.Contains(out, `firewall.zones.wan.services[1]`) || !strings.Contains(out, "htps") {
 			t.Errorf("apply of a broken config: exit %d\n%s\nwant exit 1 naming the key", code, out)
 		}
-		if after := normalizeCounters(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")); after != before {
+		if after := nettest.NFTNormalized(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")); after != before {
 			t.Errorf("a refused apply changed the table")
 		}
 	})
@@ -429,17 +430,6 @@ func TestFirewallTraffic(t *testing.T) {
 	})
 }
 
-var (
-	counterRE = regexp.MustCompile(`counter packets \d+ bytes \d+`)
-	expiresRE = regexp.MustCompile(` expires [0-9hms.]+`)
-)
-
-// normalizeCounters zeroes counters, which traffic moves, and drops the
-// time set elements have left, which the clock moves.
-func normalizeCounters(s string) string {
-	return expiresRE.ReplaceAllString(counterRE.ReplaceAllString(s, "counter packets 0 bytes 0"), "")
-}
-
 // TestFirewallBootRuleset: the ruleset -render writes is what the daemon
 // would apply, it loads with nft -f before the daemon runs (the router is
 // never open between boot and the daemon's start), and the daemon then
@@ -479,7 +469,7 @@ func TestFirewallBootRuleset(t *testing.T) {
 	booted := f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
 	f.start()
 	running := f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
-	if normalizeCounters(booted) != normalizeCounters(running) {
+	if nettest.NFTNormalized(booted) != nettest.NFTNormalized(running) {
 		t.Errorf("the daemon's ruleset differs from the boot ruleset:\nboot:\n%s\ndaemon:\n%s", booted, running)
 	}
 }

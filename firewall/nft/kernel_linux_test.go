@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/homeedge/edge/firewall/ruleset"
+
+	"github.com/homeedge/edge/internal/nettest"
 )
 
 // Every test here runs in its own throwaway namespace (newTestNS):
@@ -36,7 +38,7 @@ func TestForeignTableSurvives(t *testing.T) {
 	}
 	check := func(step string) {
 		t.Helper()
-		if diff := cmp.Diff(foreignTable, normalize(ns.run(t, "nft", "list", "table", "ip", "foreign"))); diff != "" {
+		if diff := cmp.Diff(foreignTable, nettest.NFTNormalized(ns.run(t, "nft", "list", "table", "ip", "foreign"))); diff != "" {
 			t.Fatalf("after %s, table ip foreign changed (-want +got):\n%s", step, diff)
 		}
 	}
@@ -70,7 +72,7 @@ func TestRefusedBatchChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Element expiry times tick; everything else must stay as it was.
-	before := expiresRe.ReplaceAllString(ns.list(t, "edge"), "")
+	before := nettest.NFTWithoutExpiry(ns.list(t, "edge"))
 	broken := func(edit func(r *ruleset.Ruleset) *ruleset.Chain) *ruleset.Ruleset {
 		r := representative()
 		r.Chains = append(r.Chains, &ruleset.Chain{Name: "extra_a"}, &ruleset.Chain{Name: "extra_b"})
@@ -123,7 +125,7 @@ func TestRefusedBatchChangesNothing(t *testing.T) {
 			if !errors.As(err, &be) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("apply = %v, want a *BatchError containing %q", err, tc.want)
 			}
-			if diff := cmp.Diff(before, expiresRe.ReplaceAllString(ns.list(t, "edge"), "")); diff != "" {
+			if diff := cmp.Diff(before, nettest.NFTWithoutExpiry(ns.list(t, "edge"))); diff != "" {
 				t.Errorf("refused batch changed the ruleset (-before +after):\n%s", diff)
 			}
 		})

@@ -4,7 +4,6 @@ package nft
 
 import (
 	"os"
-	"regexp"
 	"testing"
 
 	"github.com/homeedge/edge/internal/nettest"
@@ -56,17 +55,4 @@ func (ns *testNS) nftFile(t testing.TB, text string, flags ...string) (string, e
 func (ns *testNS) list(t testing.TB, table string) string {
 	t.Helper()
 	return ns.run(t, "nft", "list", "table", "inet", table)
-}
-
-var (
-	expiresRe = regexp.MustCompile(` expires [0-9dhms]+`)
-	counterRe = regexp.MustCompile(`counter packets [0-9]+ bytes [0-9]+`)
-)
-
-// normalize removes what changes between listings of the same ruleset:
-// element expiry times and counter values (handles are not listed
-// without -a).
-func normalize(listing string) string {
-	listing = expiresRe.ReplaceAllString(listing, "")
-	return counterRe.ReplaceAllString(listing, "counter packets 0 bytes 0")
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/homeedge/edge/internal/nettest"
 )
 
 // TestOracle applies the representative ruleset over netlink in a fresh
@@ -22,7 +24,7 @@ func TestOracle(t *testing.T) {
 	if err := Apply(ns.conn, r); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if diff := cmp.Diff(want, normalize(ns.list(t, "edge"))); diff != "" {
+	if diff := cmp.Diff(want, nettest.NFTNormalized(ns.list(t, "edge"))); diff != "" {
 		t.Errorf("nft list after Apply differs from Render (-Render +nft):\n%s", diff)
 	}
 
@@ -50,7 +52,7 @@ func TestOracle(t *testing.T) {
 	if out, err := ns2.nftFile(t, script); err != nil {
 		t.Fatalf("nft -f RenderScript: %v\n%s", err, out)
 	}
-	if diff := cmp.Diff(want, normalize(ns2.list(t, "edge"))); diff != "" {
+	if diff := cmp.Diff(want, nettest.NFTNormalized(ns2.list(t, "edge"))); diff != "" {
 		t.Errorf("nft list after nft -f RenderScript differs from Render (-Render +nft):\n%s", diff)
 	}
 }

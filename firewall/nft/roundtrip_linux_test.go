@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/homeedge/edge/firewall/ruleset"
+
+	"github.com/homeedge/edge/internal/nettest"
 )
 
 // TestRoundTrip generates random rules from every match kind and
@@ -37,7 +39,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	want := strings.Split(Render(r), "\n")
-	got := strings.Split(normalize(ns.list(t, "edge")), "\n")
+	got := strings.Split(nettest.NFTNormalized(ns.list(t, "edge")), "\n")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("nft list after Apply differs from Render (-Render +nft):\n%s", diff)
 	}
@@ -46,7 +48,7 @@ func TestRoundTrip(t *testing.T) {
 	if out, err := ns.nftFile(t, script); err != nil {
 		t.Fatalf("nft -f RenderScript: %v\n%s", err, out)
 	}
-	got = strings.Split(normalize(ns.list(t, "edge")), "\n")
+	got = strings.Split(nettest.NFTNormalized(ns.list(t, "edge")), "\n")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("nft list after nft -f RenderScript differs from Render (-Render +nft):\n%s", diff)
 	}
