@@ -431,7 +431,7 @@ func (s *Service) reconcile(ctx context.Context, why string) error {
 	if err := s.acl.apply(s.accessRules(all, now)); err != nil {
 		errs = append(errs, fmt.Errorf("access table: %w", err))
 	}
-	s.noteHandshakes(ctx)
+	s.noteHandshakes(ctx, items)
 	if s.namesDirty && s.names != nil {
 		if err := s.names.sync(all, s.cfg); err != nil {
 			s.metrics.nameErrors.Inc()
@@ -443,30 +443,18 @@ func (s *Service) reconcile(ctx context.Context, why string) error {
 	return errors.Join(errs...)
 }
 
-// noteHandshakes writes each peer's last handshake to the registry, at
-// most once a minute per peer. The caller holds mu.
-func (s *Service) noteHandshakes(ctx context.Context) {
-	seen := map[string]time.Time{}
-	for _, in := range s.ifaces {
-		st, err := in.dev.Peers()
-		if err != nil {
-			continue
-		}
-		for _, ps := range st {
-			seen[ps.PublicKey.String()] = ps.LastHandshake
-		}
-	}
-	items, _, err := s.peers.List(ctx)
-	if err != nil {
-		return
-	}
+// noteHandshakes writes each peer of items (as reconcile read them) its
+// last handshake, at most once a minute per peer. The caller holds mu.
+func (s *Service) noteHandshakes(ctx context.Context, items []store.Item[storedPeer]) {
+	st := s.deviceStatus()
 	for _, it := range items {
-		hs := seen[it.Value.PublicKey]
+		hs := st[it.Value.PublicKey].LastHandshake
 		if hs.IsZero() || hs.Sub(it.Value.LastSeen) < time.Minute {
 			continue
 		}
 		p := it.Value
 		p.LastSeen = hs.UTC()
+		// A peer changed meanwhile (disabled as expired) keeps its change.
 		s.peers.Put(ctx, p.Name, p, store.IfModRev(it.ModRev))
 	}
 }
