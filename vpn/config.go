@@ -2,6 +2,7 @@ package vpn
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -295,15 +296,10 @@ func (c *Config) Validate(v *config.Checker) {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	if len(keys) == 0 {
+	if len(m) == 0 {
 		return []string{"none"}
 	}
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
 
 // checkHostPort checks a host:port with a host name or address.

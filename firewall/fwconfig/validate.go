@@ -72,7 +72,7 @@ func (c *Config) checkZone(v *config.Checker, name string, extra ...string) bool
 	case slices.Contains([]string{Any, Router}, name):
 		v.Errorf("%q is not allowed here; name a zone: %s", name, quoted(known))
 	default:
-		v.Errorf("unknown zone %q%s; firewall.zones has %s", name, suggest(name, known), quoted(c.ZoneNames()))
+		v.Errorf("unknown zone %q%s; firewall.zones has %s", name, config.DidYouMean(name, known), quoted(c.ZoneNames()))
 	}
 	return false
 }
@@ -279,7 +279,7 @@ func checkMapped(v *config.Checker, ref config.NetRef, site *config.Site) {
 
 func (c *Config) checkSet(v *config.Checker, name string) {
 	if _, ok := c.Sets[name]; !ok {
-		v.Errorf("unknown set %q%s; firewall.sets has %s", name, suggest(name, slices.Sorted(maps.Keys(c.Sets))), quoted(slices.Sorted(maps.Keys(c.Sets))))
+		v.Errorf("unknown set %q%s; firewall.sets has %s", name, config.DidYouMean(name, slices.Sorted(maps.Keys(c.Sets))), quoted(slices.Sorted(maps.Keys(c.Sets))))
 	}
 }
 
@@ -433,12 +433,12 @@ func (c *Config) validateRuleProto(rv *config.Checker, r *Rule) {
 	}
 	for i, t := range r.ICMPTypes {
 		if !slices.Contains(ICMPTypes, t) {
-			rv.Key("icmp_types").Index(i).Errorf("unknown ICMP type %q%s; use one of %s", t, suggest(t, ICMPTypes), strings.Join(ICMPTypes, ", "))
+			rv.Key("icmp_types").Index(i).Errorf("unknown ICMP type %q%s; use one of %s", t, config.DidYouMean(t, ICMPTypes), strings.Join(ICMPTypes, ", "))
 		}
 	}
 	for i, t := range r.ICMPv6Types {
 		if !slices.Contains(ICMPv6Types, t) {
-			rv.Key("icmpv6_types").Index(i).Errorf("unknown ICMPv6 type %q%s; use one of %s", t, suggest(t, ICMPv6Types), strings.Join(ICMPv6Types, ", "))
+			rv.Key("icmpv6_types").Index(i).Errorf("unknown ICMPv6 type %q%s; use one of %s", t, config.DidYouMean(t, ICMPv6Types), strings.Join(ICMPv6Types, ", "))
 		}
 	}
 }

@@ -223,7 +223,7 @@ func (c *Config) Service(ref string) (Service, error) {
 		if _, err := ParsePortRange(ref); err == nil {
 			return Service{}, fmt.Errorf("service %q has no protocol; write %s/tcp, %s/udp or %s/both", ref, ref, ref, ref)
 		}
-		return Service{}, fmt.Errorf("unknown service %q%s; use %s, a name defined in firewall.services, or PORT/PROTO such as 8080/tcp", ref, suggest(ref, c.serviceNames()), strings.Join(c.serviceNames(), ", "))
+		return Service{}, fmt.Errorf("unknown service %q%s; use %s, a name defined in firewall.services, or PORT/PROTO such as 8080/tcp", ref, config.DidYouMean(ref, c.serviceNames()), strings.Join(c.serviceNames(), ", "))
 	}
 	pr, err := ParsePortRange(ports)
 	if err != nil {
@@ -352,15 +352,6 @@ func validName(s string) bool {
 }
 
 const nameRule = "use up to 32 lowercase letters, digits, - and _, starting with a letter"
-
-// suggest returns ` (did you mean "x"?)` for a known name close to got,
-// or "".
-func suggest(got string, known []string) string {
-	if best, ok := config.Closest(got, known); ok {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return ""
-}
 
 // quoted lists names as "a", "b" and "c".
 func quoted(names []string) string {

@@ -357,9 +357,19 @@ func describeType(t reflect.Type) string {
 
 // suggest returns ` (did you mean "x"?)` for the closest known name, or a
 // list of known names when nothing is close.
-func suggest(got string, known []string) string {
+// DidYouMean is " (did you mean "x"?)" for the known name closest to
+// got, or "" when none is close: the hint every error about a name that
+// does not exist ends with.
+func DidYouMean(got string, known []string) string {
 	if best, ok := Closest(got, known); ok {
 		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
+func suggest(got string, known []string) string {
+	if hint := DidYouMean(got, known); hint != "" {
+		return hint
 	}
 	if len(known) == 0 {
 		return ""

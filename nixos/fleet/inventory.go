@@ -233,7 +233,7 @@ func (inv *Inventory) validate(c *config.Checker) {
 		}
 		for i, r := range h.Roles {
 			if !slices.Contains(Roles, r) {
-				hc.Key("roles").Index(i).Errorf("unknown role %q%s; roles are %s", r, suggest(r, Roles), strings.Join(Roles, ", "))
+				hc.Key("roles").Index(i).Errorf("unknown role %q%s; roles are %s", r, config.DidYouMean(r, Roles), strings.Join(Roles, ", "))
 			}
 			if r == "router" {
 				routers++
@@ -329,13 +329,6 @@ func (inv *Inventory) validate(c *config.Checker) {
 
 func hasNIC(h Host, role string) bool {
 	return slices.ContainsFunc(h.Hardware.NICs, func(n NIC) bool { return n.Role == role })
-}
-
-func suggest(got string, known []string) string {
-	if s, ok := config.Closest(got, known); ok {
-		return fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return ""
 }
 
 // parseRange reads "a-b" inside p.
