@@ -36,24 +36,16 @@ func (s *Service) Routes() []ctlsock.Route {
 			if err := ctlsock.DecodeBody(r, &req); err != nil {
 				return nil, err
 			}
-			return s.ban(r.Context(), req, callerName(r))
+			return s.ban(r.Context(), req, ctlsock.CallerFrom(r.Context()).String())
 		}},
 		{Method: http.MethodDelete, Path: ctlapi.PathFWBans, Write: true, Handle: func(r *http.Request) (any, error) {
 			var req ctlapi.FWUnbanRequest
 			if err := ctlsock.DecodeBody(r, &req); err != nil {
 				return nil, err
 			}
-			return s.unban(r.Context(), req, callerName(r))
+			return s.unban(r.Context(), req, ctlsock.CallerFrom(r.Context()).String())
 		}},
 	}
-}
-
-func callerName(r *http.Request) string {
-	c := ctlsock.CallerFrom(r.Context())
-	if !c.Known {
-		return "unknown"
-	}
-	return "uid " + strconv.Itoa(c.UID)
 }
 
 // confirmTimeout reads an apply's confirm option against the loaded
@@ -136,7 +128,7 @@ func (s *Service) handleConfirm(r *http.Request) (any, error) {
 	p.timer.Stop()
 	s.pending = nil
 	s.metrics.pending.Set(0)
-	s.log.Info("apply confirmed", "generation", s.cur.gen, "by", callerName(r))
+	s.log.Info("apply confirmed", "generation", s.cur.gen, "by", ctlsock.CallerFrom(r.Context()).String())
 	return ctlapi.FWConfirmResult{Generation: s.cur.gen}, nil
 }
 

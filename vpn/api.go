@@ -2,7 +2,6 @@ package vpn
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/homeedge/edge/internal/ctlapi"
 	"github.com/homeedge/edge/internal/ctlsock"
@@ -19,14 +18,14 @@ func (s *Service) Routes() []ctlsock.Route {
 			if err := ctlsock.DecodeBody(r, &req); err != nil {
 				return nil, err
 			}
-			return s.addPeer(r.Context(), req, callerName(r))
+			return s.addPeer(r.Context(), req, ctlsock.CallerFrom(r.Context()).String())
 		}},
 		{Method: http.MethodDelete, Path: ctlapi.PathVPNPeers, Write: true, Handle: func(r *http.Request) (any, error) {
 			var req ctlapi.VPNPeerRef
 			if err := ctlsock.DecodeBody(r, &req); err != nil {
 				return nil, err
 			}
-			return s.removePeer(r.Context(), req.Name, callerName(r))
+			return s.removePeer(r.Context(), req.Name, ctlsock.CallerFrom(r.Context()).String())
 		}},
 		{Method: http.MethodGet, Path: ctlapi.PathVPNPeer, Handle: func(r *http.Request) (any, error) {
 			return s.showPeer(r.Context(), r.URL.Query().Get("name"))
@@ -36,7 +35,7 @@ func (s *Service) Routes() []ctlsock.Route {
 			if err := ctlsock.DecodeBody(r, &req); err != nil {
 				return nil, err
 			}
-			return s.updatePeer(r.Context(), req, callerName(r))
+			return s.updatePeer(r.Context(), req, ctlsock.CallerFrom(r.Context()).String())
 		}},
 		// The config holds no secret edge-vpn keeps except a preshared
 		// key, so reading it again needs write access.
@@ -47,10 +46,3 @@ func (s *Service) Routes() []ctlsock.Route {
 	}
 }
 
-func callerName(r *http.Request) string {
-	c := ctlsock.CallerFrom(r.Context())
-	if !c.Known {
-		return "unknown"
-	}
-	return "uid " + strconv.Itoa(c.UID)
-}

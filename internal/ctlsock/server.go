@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,15 @@ type Caller struct {
 	Known bool
 	// Write reports whether the caller may change things.
 	Write bool
+}
+
+// String names the caller for logs and records: "uid 1000", or
+// "unknown" when the credentials could not be read.
+func (c Caller) String() string {
+	if !c.Known {
+		return "unknown"
+	}
+	return "uid " + strconv.Itoa(c.UID)
 }
 
 type callerKey struct{}

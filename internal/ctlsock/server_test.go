@@ -313,3 +313,12 @@ func BenchmarkStatus(b *testing.B) {
 		}
 	}
 }
+
+func TestCallerString(t *testing.T) {
+	if got := (Caller{UID: 1000, Known: true}).String(); got != "uid 1000" {
+		t.Errorf("known caller = %q", got)
+	}
+	if got := (Caller{}).String(); got != "unknown" {
+		t.Errorf("unknown caller = %q", got)
+	}
+}
