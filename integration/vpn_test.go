@@ -140,7 +140,7 @@ func TestVPN(t *testing.T) {
 	v := &vpnLab{newDaemonLab(t)}
 	l, dir := v.l, v.dir
 	os.WriteFile(v.cfg, []byte(vpnConfig(dir)), 0o644)
-	startDaemon(t, l, lab.NodeRouter, "edge-dns", v.cfg)
+	dnsP := startDaemon(t, l, lab.NodeRouter, "edge-dns", v.cfg)
 	v.start()
 	if !strings.Contains(v.p.Log(), "kind=userspace") {
 		t.Errorf("the interface's kind is not logged:\n%s", v.p.Log())
@@ -227,6 +227,30 @@ func TestVPN(t *testing.T) {
 		if got := v.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge_vpn"); !strings.Contains(got, "chain peer_guest") {
 			t.Errorf("table inet edge_vpn lacks guest's chain:\n%s", got)
 		}
+	})
+
+	t.Run("names survive a DNS server that is down", func(t *testing.T) {
+		// The peer is added while edge-dns is stopped; its name is
+		// published once edge-dns is back, by a later reconcile.
+		if err := dnsP.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		v.mustEdgectl("peer", "add", "late", "--pubkey", "Ek0BvdmmdlG1J2jsxAIOMYxNC6VMJW2T8imI3fV4wmg=")
+		if !strings.Contains(v.p.Log(), "peer names not published; retrying at the next reconcile") {
+			t.Errorf("the failed update is not logged")
+		}
+		startDaemon(t, l, lab.NodeRouter, "edge-dns", v.cfg)
+		var got string
+		for range 50 {
+			if got = strings.TrimSpace(v.mustRun(lab.NodeClient, "dig", "+short", "+time=1", "@"+lab.RouterLANAddr4, "late.vpn.home.arpa")); got != "" {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if got == "" {
+			t.Errorf("late.vpn.home.arpa was not published after edge-dns came back")
+		}
+		v.mustEdgectl("peer", "rm", "late")
 	})
 
 	t.Run("a second interface", func(t *testing.T) {
