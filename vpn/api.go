@@ -45,4 +45,3 @@ func (s *Service) Routes() []ctlsock.Route {
 		}},
 	}
 }
-
