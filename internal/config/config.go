@@ -307,6 +307,10 @@ func (s *Shared) validate(c *Checker) {
 		}
 		for i, p := range s.Site.Networks[name] {
 			pc := nc.Index(i)
+			if !p.IsValid() {
+				pc.Errorf("empty prefix; write one such as 192.168.1.0/24")
+				continue
+			}
 			if p != p.Masked() {
 				pc.Errorf("prefix %s has host bits set; did you mean %s?", p, p.Masked())
 				continue

@@ -141,6 +141,7 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", []string{"must be a mapping with version: 1"}},
 		{"two documents", "version: 1\n---\nversion: 1\n", []string{"more than one document"}},
 		{"host bits", "version: 1\nsite: {networks: {lan: [192.168.1.5/24]}}\n", []string{"site.networks.lan[0]: prefix 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?"}},
+		{"empty prefix", "version: 1\nsite: {networks: {vpn6: [\"\"]}}\n", []string{`site.networks.vpn6[0]: empty prefix; write one such as 192.168.1.0/24`}},
 		{"overlap", "version: 1\nsite:\n  networks:\n    lan: [192.168.0.0/16]\n    vpn: [192.168.4.0/24]\n", []string{"edge.yaml:5:11: site.networks.vpn[0]: prefix 192.168.4.0/24 overlaps 192.168.0.0/16 at site.networks.lan[0]"}},
 		{"bad network name", "version: 1\nsite: {networks: {LAN: [10.0.0.0/8]}}\n", []string{"site.networks.LAN: network names use lowercase"}},
 		{"unknown network ref", "version: 1\nsite: {networks: {lan: [10.0.0.0/8]}}\ntestd: {from: [lan, dmz]}\n", []string{`edge.yaml:3:21: testd.from[1]: unknown network "dmz"; site.networks has "lan"`}},

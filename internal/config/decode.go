@@ -355,8 +355,6 @@ func describeType(t reflect.Type) string {
 	return "a single value"
 }
 
-// suggest returns ` (did you mean "x"?)` for the closest known name, or a
-// list of known names when nothing is close.
 // DidYouMean is " (did you mean "x"?)" for the known name closest to
 // got, or "" when none is close: the hint every error about a name that
 // does not exist ends with.
@@ -367,6 +365,8 @@ func DidYouMean(got string, known []string) string {
 	return ""
 }
 
+// suggest returns ` (did you mean "x"?)` for the closest known name, or a
+// list of known names when nothing is close.
 func suggest(got string, known []string) string {
 	if hint := DidYouMean(got, known); hint != "" {
 		return hint
