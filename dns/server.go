@@ -244,8 +244,13 @@ func (s *Server) Run(ctx context.Context) error {
 // Ready implements daemon.Readier.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Reload implements daemon.Service: build the new runtime, then swap.
-func (s *Server) Reload(cfg *config.File[Config]) error {
+// Prepare implements daemon.Service. It still builds and swaps in one
+// step; the commit has nothing left to do.
+func (s *Server) Prepare(cfg *config.File[Config], _ daemon.Request) (daemon.Change, error) {
+	return daemon.Change{}, s.reload(cfg)
+}
+
+func (s *Server) reload(cfg *config.File[Config]) error {
 	if !slices.Equal(cfg.Section.Listen, s.listen) {
 		return errors.New("dns.listen: the listeners change only on restart; restart edge-dns to apply it")
 	}

@@ -104,7 +104,7 @@ func (ts *testServer) stopOnce() {
 
 func (ts *testServer) reload(dnsSection string) error {
 	port := ts.addr[strings.LastIndex(ts.addr, ":")+1:]
-	return ts.srv.Reload(parseConfig(ts.t, "  listen: [\"127.0.0.1:"+port+"\"]\n"+dnsSection))
+	return reloadNow(ts.srv, parseConfig(ts.t, "  listen: [\"127.0.0.1:"+port+"\"]\n"+dnsSection))
 }
 
 func (ts *testServer) query(name string, qtype uint16, opts ...func(*mdns.Msg)) *mdns.Msg {
@@ -302,7 +302,7 @@ func TestReloadAndSerial(t *testing.T) {
 	withFile := changed + "      file: " + bad + "\n"
 	cfg := parseConfig(t, "  listen: [\""+ts.addr+"\"]\n"+withFile)
 	os.WriteFile(bad, []byte("$ORIGIN home.arpa.\nnas IN A 300.0.0.1\n"), 0o644)
-	if err := ts.srv.Reload(cfg); err == nil || !strings.Contains(err.Error(), "bad.zone") || !strings.Contains(err.Error(), "line: 2") {
+	if err := reloadNow(ts.srv, cfg); err == nil || !strings.Contains(err.Error(), "bad.zone") || !strings.Contains(err.Error(), "line: 2") {
 		t.Errorf("reload with a broken zone file = %v, want an error naming the file and line", err)
 	}
 	if _, err := config.Parse([]byte("version: 1\ndns:\n  zones: [{name: home.arpa, file: "+bad+"}]\n"), "edge.yaml", "dns", DefaultConfig); err == nil || !strings.Contains(err.Error(), "dns.zones[0].file") {
@@ -312,7 +312,17 @@ func TestReloadAndSerial(t *testing.T) {
 		t.Errorf("after failed reload www = %q, want the old answer", answers(r))
 	}
 	port := freeUDPPort(t)
-	if err := ts.srv.Reload(parseConfig(t, fmt.Sprintf("  listen: [\"127.0.0.1:%d\"]\n", port)+zones)); err == nil || !strings.Contains(err.Error(), "only on restart") {
+	if err := reloadNow(ts.srv, parseConfig(t, fmt.Sprintf("  listen: [\"127.0.0.1:%d\"]\n", port)+zones)); err == nil || !strings.Contains(err.Error(), "only on restart") {
 		t.Errorf("reload with new listen = %v, want restart-only error", err)
 	}
+}
+
+// reloadNow prepares cfg and commits it, as the runner does.
+func reloadNow(s *Server, cfg *config.File[Config]) error {
+	c, err := s.Prepare(cfg, daemon.Request{Reason: "test"})
+	if err != nil {
+		return err
+	}
+	c.Apply(0)
+	return nil
 }

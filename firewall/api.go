@@ -12,6 +12,7 @@ import (
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/ctlapi"
 	"github.com/homeedge/edge/internal/ctlsock"
+	"github.com/homeedge/edge/internal/daemon"
 )
 
 // Confirm timeouts outside these bounds are mistakes: too short to type
@@ -99,14 +100,12 @@ func (s *Service) handleApply(r *http.Request) (any, error) {
 			s.cur.gen, p.deadline.Format(time.TimeOnly))
 	}
 	before := s.cur
-	s.intent = &intent{confirm: d}
 	s.mu.Unlock()
 
-	gen, err := s.env.Reload()
+	gen, err := s.env.Reload(daemon.Request{Reason: "fw apply", Confirm: d})
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.intent = nil
 	if err != nil {
 		return nil, ctlapi.Errorf(http.StatusUnprocessableEntity, "apply failed; generation %d keeps running:\n%s", gen, errorText(err))
 	}

@@ -250,11 +250,14 @@ func (s *Service) apply(a *applied, why string) error {
 // its confirm: confirm it or let it roll back first. Under `fw apply
 // --confirm`, the previous ruleset is kept for the rollback and the timer
 // starts.
-func (s *Service) Reload(cfg *config.File[fwconfig.Config]) error {
+func (s *Service) Prepare(cfg *config.File[fwconfig.Config], req daemon.Request) (daemon.Change, error) {
+	return daemon.Change{}, s.reload(cfg, req)
+}
+
+func (s *Service) reload(cfg *config.File[fwconfig.Config], req daemon.Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.intent
-	s.intent = nil
+	in := &intent{confirm: req.Confirm}
 	if p := s.pending; p != nil {
 		return fmt.Errorf("generation %d waits for `edgectl fw confirm` until %s; confirm it or let it roll back before applying again",
 			s.cur.gen, p.deadline.Format(time.TimeOnly))

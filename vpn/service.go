@@ -189,9 +189,14 @@ func (s *Service) closeDevices() {
 	}
 }
 
-// Reload applies a new config: interfaces added, changed or removed,
+// Prepare implements daemon.Service. It still applies in one step (the
+// commit has nothing left to do): interfaces added, changed or removed,
 // static peers added or removed, access limits rebuilt.
-func (s *Service) Reload(cfg *config.File[Config]) error {
+func (s *Service) Prepare(cfg *config.File[Config], _ daemon.Request) (daemon.Change, error) {
+	return daemon.Change{}, s.reload(cfg)
+}
+
+func (s *Service) reload(cfg *config.File[Config]) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range cfg.Section.WireGuard {

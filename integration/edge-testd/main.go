@@ -45,6 +45,8 @@ func (s *section) Validate(c *config.Checker) {
 type runtime struct {
 	greeting string
 	allow    []netip.Prefix
+	// generation is the config generation the runner committed it as.
+	generation int64
 }
 
 type server struct {
@@ -57,6 +59,7 @@ type server struct {
 	ready  chan struct{}
 	conns  atomic.Int64
 	wg     sync.WaitGroup
+	faults *daemon.Faults
 }
 
 func build(cfg *config.File[section]) *runtime {
@@ -68,13 +71,23 @@ func build(cfg *config.File[section]) *runtime {
 	return rt
 }
 
+// newServer binds the listener, then prepares and commits the first
+// config as a reload would; a failure releases the listener.
 func newServer(env daemon.Env, cfg *config.File[section]) (daemon.Service[section], error) {
+	if err := env.Faults.Step("listen"); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Section.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	s := &server{log: env.Log, listen: cfg.Section.Listen, ln: ln, ready: make(chan struct{})}
-	s.cur.Store(build(cfg))
+	s := &server{log: env.Log, listen: cfg.Section.Listen, ln: ln, ready: make(chan struct{}), faults: env.Faults}
+	c, err := s.Prepare(cfg, daemon.Request{Reason: "start"})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	c.Apply(1)
 	return s, nil
 }
 
@@ -120,26 +133,40 @@ func (s *server) serve(c net.Conn) {
 	fmt.Fprintf(c, "%s\n", rt.greeting)
 }
 
-func (s *server) Reload(cfg *config.File[section]) error {
-	if cfg.Section.Listen != s.listen {
-		return fmt.Errorf("testd.listen: changes only on restart")
+// Prepare implements daemon.Service: the listener is restart-only, the
+// rest is a new runtime swapped in by the commit.
+func (s *server) Prepare(cfg *config.File[section], _ daemon.Request) (daemon.Change, error) {
+	if err := s.faults.Step("check listen"); err != nil {
+		return daemon.Change{}, err
 	}
-	s.cur.Store(build(cfg))
-	return nil
+	if cfg.Section.Listen != s.listen {
+		return daemon.Change{}, fmt.Errorf("testd.listen: changes only on restart")
+	}
+	if err := s.faults.Step("build"); err != nil {
+		return daemon.Change{}, err
+	}
+	rt := build(cfg)
+	return daemon.Change{Commit: func(gen int64) {
+		rt.generation = gen
+		s.cur.Store(rt)
+	}}, nil
 }
 
 func (s *server) Ready() <-chan struct{} { return s.ready }
 
 func (s *server) Status() any {
-	return map[string]any{"greeting": s.cur.Load().greeting, "connections": s.conns.Load(), "listen": s.ln.Addr().String()}
+	rt := s.cur.Load()
+	return map[string]any{"greeting": rt.greeting, "generation": rt.generation, "connections": s.conns.Load(), "listen": s.ln.Addr().String()}
+}
+
+var spec = daemon.Spec[section]{
+	Name: "testd",
+	Defaults: func() section {
+		return section{Common: config.Common{Metrics: config.Metrics{Listen: "127.0.0.1:9799"}}, Listen: "0.0.0.0:7000", Greeting: "hello"}
+	},
+	New: newServer,
 }
 
 func main() {
-	os.Exit(daemon.Main(daemon.Spec[section]{
-		Name: "testd",
-		Defaults: func() section {
-			return section{Common: config.Common{Metrics: config.Metrics{Listen: "127.0.0.1:9799"}}, Listen: "0.0.0.0:7000", Greeting: "hello"}
-		},
-		New: newServer,
-	}, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(daemon.Main(spec, os.Args[1:], os.Stdout, os.Stderr))
 }

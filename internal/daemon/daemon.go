@@ -1,8 +1,8 @@
 // Package daemon is the runner every edge daemon uses: flags, config
 // loading and -check, logging with a run-time level, the admin socket,
 // the metrics and health listener, sd_notify, SIGHUP reload (parse,
-// validate, build, swap; the old config keeps running on any error) and a
-// graceful stop under a deadline.
+// validate, the service's prepare, then commit or abort: the old config
+// keeps running on any error) and a graceful stop under a deadline.
 package daemon
 
 import (
@@ -35,9 +35,13 @@ type Service[T any] interface {
 	// Run serves until ctx is cancelled, then stops and returns nil.
 	// Any other return ends the daemon with that error.
 	Run(ctx context.Context) error
-	// Reload builds the runtime for cfg and swaps it in; on error the old
-	// runtime must keep serving unchanged.
-	Reload(cfg *config.File[T]) error
+	// Prepare is the first half of a reload: it checks cfg (restart-only
+	// settings included) and builds and opens everything the new runtime
+	// needs, with no side effect anyone can see: nothing served, written
+	// to the store or programmed into the kernel changes. It returns the
+	// Change that puts the result in place or releases it. On error it
+	// has released what it opened and the old runtime keeps serving.
+	Prepare(cfg *config.File[T], req Request) (Change, error)
 }
 
 // Readier is implemented by services that need time after Run starts
@@ -69,10 +73,13 @@ type Env struct {
 	// ConfigPath is the config file the daemon loads and reloads.
 	ConfigPath string
 	// Reload runs a reload as SIGHUP does (load, validate, the service's
-	// Reload, swap) and returns the generation that is running after it.
-	// Reloads are serialized; a service must not call it from inside its
-	// own Reload.
-	Reload func() (generation int64, err error)
+	// Prepare, then Commit or Abort) with req, and returns the generation
+	// that runs after it. Reloads are serialized; a service must not call
+	// it from inside its own Prepare or Commit.
+	Reload func(req Request) (generation int64, err error)
+	// Faults, set only by tests, fails the service's prepare steps on
+	// demand; nil never fails.
+	Faults *Faults
 }
 
 // Spec describes one daemon.
@@ -81,8 +88,9 @@ type Spec[T any] struct {
 	Name string
 	// Defaults returns the section's defaults.
 	Defaults func() T
-	// New builds the service from a validated config. It must not start
-	// serving; Run does.
+	// New builds the service from a validated config as generation 1:
+	// the same prepare as a reload, then its commit. It must not start
+	// serving; Run does. On error it has released everything it took.
 	New func(env Env, cfg *config.File[T]) (Service[T], error)
 	// Cleanup, when set, removes the kernel state the daemon owns; it
 	// adds the -cleanup flag.
@@ -98,6 +106,8 @@ type Options struct {
 	ConfigPath string
 	// LogOutput receives log lines; nil means stderr.
 	LogOutput io.Writer
+	// Faults is handed to the service (Env.Faults); tests set it.
+	Faults *Faults
 }
 
 // runner holds one daemon's process-wide state.
@@ -162,7 +172,7 @@ func Run[T any](ctx context.Context, spec Spec[T], opts Options) error {
 		}
 		return fmt.Errorf("admin socket: %w", err)
 	}
-	svc, err := spec.New(Env{Log: r.log, Metrics: reg, StateDir: stateDir, ConfigPath: opts.ConfigPath, Reload: r.reload}, cfg)
+	svc, err := spec.New(Env{Log: r.log, Metrics: reg, StateDir: stateDir, ConfigPath: opts.ConfigPath, Reload: r.reload, Faults: opts.Faults}, cfg)
 	if err != nil {
 		adminLn.Close()
 		if metricsLn != nil {
@@ -234,7 +244,7 @@ loop:
 			r.log.Info("ready")
 		case <-hup:
 			r.log.Info("reload requested", "by", "SIGHUP")
-			r.reload() // errors are logged and counted there
+			r.reload(Request{Reason: "SIGHUP"}) // errors are logged and counted there
 		case <-watchdog:
 			r.notifyf(sdnotify.Watchdog)
 		case err := <-svcDone:
@@ -286,9 +296,10 @@ loop:
 	return nil
 }
 
-// reload is parse, validate, build, swap. On any error the old config keeps
-// running; the error is logged, counted and kept for status.
-func (r *runner[T]) reload() (int64, error) {
+// reload is parse, validate, prepare, then commit or abort. On any error
+// the old config keeps running; the error is logged, counted and kept for
+// status. The runner owns the generation: a commit is told its number.
+func (r *runner[T]) reload(req Request) (int64, error) {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	r.notify.Reloading()
@@ -302,8 +313,9 @@ func (r *runner[T]) reload() (int64, error) {
 	if err == nil {
 		err = r.checkRestartOnly(cfg)
 	}
+	var change Change
 	if err == nil {
-		err = r.svc.Reload(cfg)
+		change, err = r.svc.Prepare(cfg, req)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -311,11 +323,12 @@ func (r *runner[T]) reload() (int64, error) {
 		r.failures++
 		r.lastErr = err.Error()
 		r.metrics.reloads.WithLabelValues("failure").Inc()
-		r.log.Error("reload failed; the previous config keeps running", "err", err)
+		r.log.Error("reload failed; the previous config keeps running", "err", err, "by", req.Reason)
 		return r.generation, err
 	}
-	r.cfg = cfg
 	r.generation++
+	change.Apply(r.generation)
+	r.cfg = cfg
 	r.loaded = time.Now()
 	r.lastErr = ""
 	if lvl, err := config.ParseLevel(cfg.Log.Level); err == nil && !r.levelPinned {
@@ -325,7 +338,7 @@ func (r *runner[T]) reload() (int64, error) {
 	r.metrics.reloads.WithLabelValues("success").Inc()
 	r.metrics.generation.Set(float64(r.generation))
 	r.metrics.lastReload.SetToCurrentTime()
-	r.log.Info("reloaded", "generation", r.generation)
+	r.log.Info("reloaded", "generation", r.generation, "by", req.Reason)
 	return r.generation, nil
 }
 
@@ -361,7 +374,7 @@ func (r *runner[T]) routes() []ctlsock.Route {
 			return r.status()
 		}},
 		{Method: http.MethodPost, Path: ctlapi.PathReload, Write: true, Handle: func(*http.Request) (any, error) {
-			gen, err := r.reload()
+			gen, err := r.reload(Request{Reason: "api"})
 			if err != nil {
 				return nil, ctlapi.Errorf(http.StatusUnprocessableEntity, "reload failed, generation %d keeps running: %v", gen, err)
 			}

@@ -36,12 +36,14 @@ func (s *section) Validate(c *config.Checker) {
 	}
 }
 
-// service keeps the greeting; Reload refuses "refuse" to exercise a
-// build that fails after the config validated.
+// service keeps the greeting; Prepare refuses "refuse" to exercise a
+// prepare that fails after the config validated.
 type service struct {
 	greeting  atomic.Value
 	stopDelay time.Duration
 	ready     chan struct{}
+	// gen is the generation the last commit was told.
+	gen atomic.Int64
 }
 
 func (s *service) Run(ctx context.Context) error {
@@ -51,16 +53,20 @@ func (s *service) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *service) Reload(cfg *config.File[section]) error {
+func (s *service) Prepare(cfg *config.File[section], _ Request) (Change, error) {
 	if cfg.Section.Greeting == "refuse" {
-		return errors.New("greeting refused by the service")
+		return Change{}, errors.New("greeting refused by the service")
 	}
-	s.greeting.Store(cfg.Section.Greeting)
-	return nil
+	return Change{Commit: func(gen int64) {
+		s.greeting.Store(cfg.Section.Greeting)
+		s.gen.Store(gen)
+	}}, nil
 }
 
 func (s *service) Ready() <-chan struct{} { return s.ready }
-func (s *service) Status() any            { return map[string]string{"greeting": s.greeting.Load().(string)} }
+func (s *service) Status() any {
+	return map[string]any{"greeting": s.greeting.Load().(string), "generation": s.gen.Load()}
+}
 
 var (
 	_ Service[section] = (*service)(nil)
@@ -74,7 +80,11 @@ func testSpec() Spec[section] {
 		Defaults: func() section { return section{Greeting: "hello"} },
 		New: func(env Env, cfg *config.File[section]) (Service[section], error) {
 			s := &service{ready: make(chan struct{}), stopDelay: cfg.Section.StopDelay.D()}
-			s.greeting.Store(cfg.Section.Greeting)
+			c, err := s.Prepare(cfg, Request{Reason: "start"})
+			if err != nil {
+				return nil, err
+			}
+			c.Apply(1)
 			return s, nil
 		},
 	}
@@ -195,7 +205,7 @@ func TestRunStatusReload(t *testing.T) {
 	if st.Daemon != "testd" || !st.Ready || st.Config.Generation != 1 || st.PID != os.Getpid() || st.LogLevel != "info" {
 		t.Errorf("Status() = %+v, want ready testd at generation 1", st)
 	}
-	if string(st.Detail) != `{"greeting":"one"}` {
+	if string(st.Detail) != `{"generation":1,"greeting":"one"}` {
 		t.Errorf("Status().Detail = %s, want the service's status", st.Detail)
 	}
 
@@ -207,6 +217,10 @@ func TestRunStatusReload(t *testing.T) {
 	}
 	if g := f.greeting(); g != "two" {
 		t.Errorf("greeting after reload = %q, want two", g)
+	}
+	st, _ = f.client.Status(ctx)
+	if want := `{"generation":2,"greeting":"two"}`; string(st.Detail) != want {
+		t.Errorf("Status().Detail after reload = %s, want %s: the commit is told the runner's generation", st.Detail, want)
 	}
 
 	// A broken file keeps the old config; the error names the line.
