@@ -168,7 +168,7 @@ func (s *Service) handleShow(r *http.Request) (any, error) {
 
 // show is handleShow's work; the caller holds mu.
 func (s *Service) show(_ context.Context, maxElems int) (ctlapi.FWShow, error) {
-	ok, err := nft.TableExists(s.conn, compile.Table)
+	ok, err := s.kernel.TableExists()
 	if err != nil {
 		return ctlapi.FWShow{}, err
 	}
@@ -176,14 +176,14 @@ func (s *Service) show(_ context.Context, maxElems int) (ctlapi.FWShow, error) {
 		return ctlapi.FWShow{}, ctlapi.Errorf(http.StatusServiceUnavailable,
 			"table inet %s is not loaded (removed by hand or by edge-firewall -cleanup?); `edgectl fw apply` loads it again", compile.Table)
 	}
-	counters, err := nft.ReadCounters(s.conn, compile.Table)
+	counters, err := s.kernel.Counters()
 	if err != nil {
 		return ctlapi.FWShow{}, err
 	}
 	live := map[string][]nft.SetElement{}
 	for _, st := range s.cur.rs.Sets {
 		if st.Timeout && !st.Dynamic {
-			els, err := nft.ReadSetElements(s.conn, compile.Table, st.Name)
+			els, err := s.kernel.SetElements(st.Name)
 			if err != nil {
 				return ctlapi.FWShow{}, err
 			}

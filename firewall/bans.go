@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/homeedge/edge/firewall/compile"
 	"github.com/homeedge/edge/firewall/fwconfig"
 	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/firewall/ruleset"
@@ -40,7 +39,7 @@ func (s *Service) activeBans(ctx context.Context) ([]storedBan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bans from the state store: %w", err)
 	}
-	now := s.now()
+	now := s.clock.Now()
 	out := make([]storedBan, 0, len(items))
 	for _, it := range items {
 		if b := it.Value; b.Expires.IsZero() || b.Expires.After(now) {
@@ -61,7 +60,7 @@ func (s *Service) restoreBans(ctx context.Context) {
 		s.log.Error("bans not restored", "err", err)
 		return
 	}
-	now := s.now()
+	now := s.clock.Now()
 	byFamily := map[*ruleset.Set][]ruleset.Element{}
 	for _, b := range bans {
 		set, err := s.banSetFor(b.Addr)
@@ -79,7 +78,7 @@ func (s *Service) restoreBans(ctx context.Context) {
 	}
 	n := 0
 	for set, els := range byFamily {
-		if err := nft.UpdateSet(s.conn, compile.Table, set, els, nil); err != nil {
+		if err := s.kernel.UpdateSet(set, els, nil); err != nil {
 			s.log.Error("bans not restored", "set", set.Name, "err", err)
 			continue
 		}
@@ -114,7 +113,7 @@ func (s *Service) expireBans(ctx context.Context) {
 		s.log.Warn("expire bans: read the state store", "err", err)
 		return
 	}
-	now := s.now()
+	now := s.clock.Now()
 	for _, it := range items {
 		if b := it.Value; !b.Expires.IsZero() && !b.Expires.After(now) {
 			if _, err := s.bans.Delete(ctx, it.Name, store.IfModRev(it.ModRev)); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
@@ -210,7 +209,7 @@ func (s *Service) ban(ctx context.Context, req ctlapi.FWBanRequest, by string) (
 	if err != nil {
 		return ctlapi.FWBanResult{}, err
 	}
-	now := s.now()
+	now := s.clock.Now()
 	key := addr.String()
 	old, modRev, err := s.bans.Get(ctx, key)
 	exists := err == nil && (old.Expires.IsZero() || old.Expires.After(now))
@@ -231,7 +230,7 @@ func (s *Service) ban(ctx context.Context, req ctlapi.FWBanRequest, by string) (
 		return ctlapi.FWBanResult{}, fmt.Errorf("store ban %s: %w", key, err)
 	}
 	elem := ruleset.Element{Prefix: netip.PrefixFrom(addr, addr.BitLen()), Timeout: d, Comment: banComment(b)}
-	if err := nft.UpdateSet(s.conn, compile.Table, set, []ruleset.Element{elem}, nil); err != nil {
+	if err := s.kernel.UpdateSet(set, []ruleset.Element{elem}, nil); err != nil {
 		s.restoreBan(ctx, key, old, modRev != 0)
 		return ctlapi.FWBanResult{}, fmt.Errorf("ban %s: %w", addr, err)
 	}
@@ -305,7 +304,7 @@ func (s *Service) unban(ctx context.Context, req ctlapi.FWUnbanRequest, by strin
 		return ctlapi.FWBanResult{}, fmt.Errorf("read ban %s: %w", key, err)
 	}
 	inKernel := false
-	live, err := nft.ReadSetElements(s.conn, compile.Table, set.Name)
+	live, err := s.kernel.SetElements(set.Name)
 	if err != nil {
 		return ctlapi.FWBanResult{}, err
 	}
@@ -322,7 +321,7 @@ func (s *Service) unban(ctx context.Context, req ctlapi.FWUnbanRequest, by strin
 			return ctlapi.FWBanResult{}, fmt.Errorf("remove ban %s: %w", key, err)
 		}
 	}
-	if err := nft.UpdateSet(s.conn, compile.Table, set, nil, []ruleset.Element{{Prefix: netip.PrefixFrom(addr, addr.BitLen())}}); err != nil {
+	if err := s.kernel.UpdateSet(set, nil, []ruleset.Element{{Prefix: netip.PrefixFrom(addr, addr.BitLen())}}); err != nil {
 		if inStore {
 			s.restoreBan(ctx, key, old, true)
 		}
@@ -343,7 +342,7 @@ func (s *Service) listBans(ctx context.Context) ([]ctlapi.FWBan, error) {
 	defer s.mu.Unlock()
 	live := map[netip.Addr]nft.SetElement{}
 	for _, name := range []string{fwconfig.BanSet + "_v4", fwconfig.BanSet + "_v6"} {
-		els, err := nft.ReadSetElements(s.conn, compile.Table, name)
+		els, err := s.kernel.SetElements(name)
 		if err != nil {
 			return nil, err
 		}

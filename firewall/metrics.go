@@ -5,8 +5,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/homeedge/edge/firewall/compile"
-	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/ctlapi"
 )
@@ -111,7 +109,7 @@ func (k *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 	if cur == nil || cur.at.IsZero() {
 		return // nothing applied yet
 	}
-	counters, err := nft.ReadCounters(s.conn, compile.Table)
+	counters, err := s.kernel.Counters()
 	if err != nil {
 		s.metrics.readErrors.Inc()
 		s.log.Debug("metrics: read counters", "err", err)
@@ -147,7 +145,7 @@ func (k *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range cur.rs.Sets {
 		n := cur.sizes[st.Name]
 		if st.Timeout || st.Dynamic {
-			els, err := nft.ReadSetElements(s.conn, compile.Table, st.Name)
+			els, err := s.kernel.SetElements(st.Name)
 			if err != nil {
 				s.metrics.readErrors.Inc()
 				continue

@@ -21,7 +21,7 @@ const copyRange = 128
 // and writes each packet to the daemon's log, with the rule's prefix.
 type packetLog struct {
 	group  uint16
-	r      *nflog.Reader
+	r      packetReader
 	done   chan struct{}
 	log    *slog.Logger
 	logged *prometheus.CounterVec
@@ -43,7 +43,7 @@ func (s *Service) syncPacketLog(cfg *fwconfig.Config) {
 	if !want || s.plog != nil {
 		return
 	}
-	r, err := nflog.Open(0, cfg.Log.Group, copyRange)
+	r, err := s.openPacketLog(cfg.Log.Group)
 	if err != nil {
 		s.log.Error("packet log: cannot read the NFLOG group; logged packets are not written to this log", "group", cfg.Log.Group, "err", err)
 		return

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/homeedge/edge/firewall/fwconfig"
 	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/internal/clock"
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/ctlapi"
 	"github.com/homeedge/edge/internal/daemon"
@@ -36,7 +36,7 @@ var Spec = daemon.Spec[fwconfig.Config]{
 	Defaults: fwconfig.DefaultConfig,
 	New:      New,
 	Cleanup:  Cleanup,
-	Render:   Render,
+	Render:   Renderer(true),
 }
 
 // janitorEvery is how often expired bans are dropped from the store (the
@@ -47,19 +47,21 @@ const janitorEvery = time.Minute
 type Service struct {
 	log     *slog.Logger
 	env     daemon.Env
-	conn    *nft.Conn
+	kernel  Kernel
 	store   store.Store
 	bans    *store.Collection[storedBan]
 	metrics *metrics
 	ready   chan struct{}
+	clock   clock.Clock
+	faults  *daemon.Faults
+	// openPacketLog opens an NFLOG group (log.to: daemon).
+	openPacketLog func(group uint16) (packetReader, error)
 	// offload says the kernel has flowtables; offloadWhy is why not.
 	offload    bool
 	offloadWhy string
-	// now is the clock (tests move it).
-	now func() time.Time
 
-	// applyMu serializes `fw apply` requests: each sets intent and runs
-	// the daemon's reload, which calls Reload.
+	// applyMu serializes `fw apply` requests, each of which runs the
+	// daemon's reload (Prepare, then Commit).
 	applyMu sync.Mutex
 
 	// mu guards the fields below and every change to the kernel's table,
@@ -67,15 +69,13 @@ type Service struct {
 	mu sync.Mutex
 	// cur is what is loaded (before Run: what Run applies first).
 	cur *applied
-	// gen is the daemon's config generation (it follows the runner's:
-	// one at start, one more for each successful Reload).
+	// gen is the runner's generation last committed; cur.gen differs
+	// after a rollback or a refused apply.
 	gen int64
-	// intent is what the `fw apply` in progress asks of Reload.
-	intent *intent
 	// pending is an apply waiting for its confirm, or nil.
 	pending      *pending
 	lastRollback time.Time
-	// lastDiff is the diff of the last Reload that changed something.
+	// lastDiff is the diff of the last commit that changed something.
 	lastDiff string
 	// plog reads logged packets when log.to is daemon.
 	plog *packetLog
@@ -92,45 +92,49 @@ type applied struct {
 	sizes map[string]int
 }
 
-type intent struct {
-	confirm time.Duration
-}
-
 type pending struct {
 	prev     *applied
 	deadline time.Time
-	timer    *time.Timer
+	timer    clock.Timer
 }
 
 // New opens the kernel connection and the state store, checks whether the
-// kernel has flowtables, and compiles the config with the stored bans.
-// Nothing is applied until Run.
+// kernel has flowtables, and prepares and commits the config as
+// generation 1 (with the kernel's check of its ruleset). Nothing is
+// applied until Run.
 func New(env daemon.Env, cfg *config.File[fwconfig.Config]) (daemon.Service[fwconfig.Config], error) {
-	conn, err := nft.Open(0)
+	return newService(env, cfg, realDeps())
+}
+
+func newService(env daemon.Env, cfg *config.File[fwconfig.Config], deps Deps) (*Service, error) {
+	if err := env.Faults.Step("open kernel"); err != nil {
+		return nil, err
+	}
+	k, err := deps.OpenKernel()
 	if err != nil {
+		return nil, err
+	}
+	if err := env.Faults.Step("open store"); err != nil {
+		k.Close()
 		return nil, err
 	}
 	st, err := store.OpenBolt(env.StateDir+"/state.db", store.BoltOptions{})
 	if err != nil {
-		conn.Close()
+		k.Close()
 		return nil, err
 	}
 	s := &Service{
-		log:   env.Log,
-		env:   env,
-		conn:  conn,
-		store: st,
-		bans:  store.NewCollection[storedBan](st, "bans/"),
-		ready: make(chan struct{}),
-		now:   time.Now,
-		gen:   1,
+		log:           env.Log,
+		env:           env,
+		kernel:        k,
+		store:         st,
+		bans:          store.NewCollection[storedBan](st, "bans/"),
+		ready:         make(chan struct{}),
+		clock:         deps.Clock,
+		faults:        env.Faults,
+		openPacketLog: deps.OpenPacketLog,
 	}
-	fail := func(err error) (daemon.Service[fwconfig.Config], error) {
-		st.Close()
-		conn.Close()
-		return nil, err
-	}
-	if err := nft.ProbeFlowtable(conn); err != nil {
+	if err := k.ProbeFlowtable(); err != nil {
 		s.offloadWhy = err.Error()
 	} else {
 		s.offload = true
@@ -138,13 +142,14 @@ func New(env daemon.Env, cfg *config.File[fwconfig.Config]) (daemon.Service[fwco
 	if cfg.Section.FlowOffload.Enabled && !s.offload {
 		s.log.Warn("flow offload is configured but this kernel has no flowtables; forwarding without the fast path", "reason", s.offloadWhy)
 	}
-	a, err := s.compile(cfg)
+	change, err := s.Prepare(cfg, daemon.Request{Reason: "start"})
 	if err != nil {
-		return fail(err)
+		st.Close()
+		k.Close()
+		return nil, err
 	}
-	a.gen = 1
-	s.cur = a
 	s.metrics = newMetrics(s, env.Metrics)
+	change.Apply(1)
 	return s, nil
 }
 
@@ -183,8 +188,8 @@ func (s *Service) compile(cfg *config.File[fwconfig.Config]) (*applied, error) {
 func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // Run applies the ruleset and restores the stored bans, then drops expired
-// bans now and then until ctx ends. An apply waiting for its confirm when the daemon stops is rolled
-// back first: nobody confirmed it.
+// bans now and then until ctx ends. An apply waiting for its confirm when
+// the daemon stops is rolled back first: nobody confirmed it.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
 		s.mu.Lock()
@@ -194,7 +199,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		s.store.Close()
-		s.conn.Close()
+		s.kernel.Close()
 	}()
 	s.mu.Lock()
 	err := s.apply(s.cur, "start")
@@ -206,7 +211,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	close(s.ready)
-	tick := time.NewTicker(janitorEvery)
+	tick := s.clock.NewTicker(janitorEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -218,7 +223,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.mu.Unlock()
 			return nil
-		case <-tick.C:
+		case <-tick.C():
 			s.expireBans(ctx)
 		}
 	}
@@ -228,13 +233,13 @@ func (s *Service) Run(ctx context.Context) error {
 // carried over, and makes it current. The caller holds mu.
 func (s *Service) apply(a *applied, why string) error {
 	start := time.Now()
-	err := nft.Apply(s.conn, a.rs, nft.KeepState())
+	err := s.kernel.Apply(a.rs)
 	took := time.Since(start)
 	if err != nil {
 		s.metrics.applies.WithLabelValues("failure").Inc()
 		return err
 	}
-	a.at = s.now()
+	a.at = s.clock.Now()
 	s.cur = a
 	s.syncPacketLog(&a.cfg.Section)
 	sum := summarize(a.rs, s.offloadState(a.cfg))
@@ -246,41 +251,72 @@ func (s *Service) apply(a *applied, why string) error {
 	return nil
 }
 
-// Reload compiles cfg and applies it. It refuses while an apply waits for
-// its confirm: confirm it or let it roll back first. Under `fw apply
-// --confirm`, the previous ruleset is kept for the rollback and the timer
-// starts.
+// Prepare compiles cfg and has the kernel check the replace of the table
+// by its ruleset without committing it, so that a ruleset the kernel
+// would refuse fails here and the loaded one keeps running untouched. It
+// refuses while an apply waits for its confirm: confirm it or let it roll
+// back first.
+//
+// The commit applies the checked ruleset. The kernel can still refuse it
+// there only if something changed the kernel between the check and the
+// apply; nftables' transaction then leaves the loaded table as it was,
+// and the commit logs the failure and counts it
+// (edge_firewall_applies_total{result="failure"}), so the status keeps
+// naming the generation that runs.
 func (s *Service) Prepare(cfg *config.File[fwconfig.Config], req daemon.Request) (daemon.Change, error) {
-	return daemon.Change{}, s.reload(cfg, req)
-}
-
-func (s *Service) reload(cfg *config.File[fwconfig.Config], req daemon.Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := &intent{confirm: req.Confirm}
+	if err := s.faults.Step("check pending"); err != nil {
+		return daemon.Change{}, err
+	}
 	if p := s.pending; p != nil {
-		return fmt.Errorf("generation %d waits for `edgectl fw confirm` until %s; confirm it or let it roll back before applying again",
+		return daemon.Change{}, fmt.Errorf("generation %d waits for `edgectl fw confirm` until %s; confirm it or let it roll back before applying again",
 			s.cur.gen, p.deadline.Format(time.TimeOnly))
+	}
+	if err := s.faults.Step("compile"); err != nil {
+		return daemon.Change{}, err
 	}
 	a, err := s.compile(cfg)
 	if err != nil {
-		return err
+		return daemon.Change{}, err
 	}
-	a.gen = s.gen + 1
+	if err := s.faults.Step("validate"); err != nil {
+		return daemon.Change{}, err
+	}
+	if err := s.kernel.Validate(a.rs); err != nil {
+		return daemon.Change{}, err
+	}
+	return daemon.Change{Commit: func(gen int64) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.commit(a, gen, req)
+	}}, nil
+}
+
+// commit makes a current as generation gen: before Run (the start) it is
+// what Run applies; after, it is applied now, and under a confirm request
+// the previous ruleset is kept for the rollback and the timer starts. The
+// caller holds mu.
+func (s *Service) commit(a *applied, gen int64, req daemon.Request) {
+	a.gen, s.gen = gen, gen
 	prev := s.cur
-	if err := s.apply(a, "reload"); err != nil {
-		return err
+	if prev == nil {
+		s.cur = a
+		return
 	}
-	s.gen = a.gen
+	if err := s.apply(a, req.Reason); err != nil {
+		s.log.Error("the kernel refused a ruleset it had accepted in the check; the previous ruleset stays loaded",
+			"generation", gen, "running", prev.gen, "err", err)
+		return
+	}
 	s.lastDiff = ruleDiff(prev, a)
-	if in != nil && in.confirm > 0 && s.lastDiff != "" {
-		p := &pending{prev: prev, deadline: s.now().Add(in.confirm)}
-		p.timer = time.AfterFunc(in.confirm, func() { s.expire(p) })
+	if req.Confirm > 0 && s.lastDiff != "" {
+		p := &pending{prev: prev, deadline: s.clock.Now().Add(req.Confirm)}
+		p.timer = s.clock.AfterFunc(req.Confirm, func() { s.expire(p) })
 		s.pending = p
 		s.metrics.pending.Set(1)
-		s.log.Warn("applied; waiting for `edgectl fw confirm`", "generation", a.gen, "rollback_in", in.confirm, "previous", prev.gen)
+		s.log.Warn("applied; waiting for `edgectl fw confirm`", "generation", a.gen, "rollback_in", req.Confirm, "previous", prev.gen)
 	}
-	return nil
 }
 
 // expire restores p's previous ruleset unless p was confirmed.
@@ -306,29 +342,31 @@ func (s *Service) rollbackLocked(p *pending) {
 		s.log.Error("rollback failed; the unconfirmed ruleset stays loaded", "err", err)
 		return
 	}
-	s.lastRollback = s.now()
+	s.lastRollback = s.clock.Now()
 	s.metrics.rollbacks.WithLabelValues("success").Inc()
 	s.log.Warn("rolled back", "generation", p.prev.gen)
 }
 
-// Render writes the ruleset of cfg as an nft script that replaces table
-// inet edge atomically (edge-firewall -render): the NixOS module loads it
-// before the network comes up. It has the config's static bans, not the
-// run-time ones (the daemon restores those at start), and keeps flow
-// offload, which the boot script cannot probe for; EDGE_FIREWALL_NO_OFFLOAD=1
-// leaves it out.
-func Render(w io.Writer, cfg *config.File[fwconfig.Config]) error {
-	offload := os.Getenv("EDGE_FIREWALL_NO_OFFLOAD") != "1"
-	rs, err := compile.Compile(cfg, compile.Options{Flowtable: offload})
-	if err != nil {
+// Renderer returns the func that writes the ruleset of cfg as an nft
+// script that replaces table inet edge atomically (edge-firewall
+// -render): the NixOS module loads it before the network comes up. It has
+// the config's static bans, not the run-time ones (the daemon restores
+// those at start). With offload it keeps flow offload, which the boot
+// script cannot probe for; the command turns it off for
+// EDGE_FIREWALL_NO_OFFLOAD=1.
+func Renderer(offload bool) func(w io.Writer, cfg *config.File[fwconfig.Config]) error {
+	return func(w io.Writer, cfg *config.File[fwconfig.Config]) error {
+		rs, err := compile.Compile(cfg, compile.Options{Flowtable: offload})
+		if err != nil {
+			return err
+		}
+		text, err := nft.RenderScript(rs)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(w, text)
 		return err
 	}
-	text, err := nft.RenderScript(rs)
-	if err != nil {
-		return err
-	}
-	_, err = io.WriteString(w, text)
-	return err
 }
 
 // Cleanup removes table inet edge and nothing else (edge-firewall

@@ -11,5 +11,8 @@ import (
 )
 
 func main() {
-	os.Exit(daemon.Main(firewall.Spec, os.Args[1:], os.Stdout, os.Stderr))
+	spec := firewall.Spec
+	// The boot ruleset for a kernel without flowtables leaves offload out.
+	spec.Render = firewall.Renderer(os.Getenv("EDGE_FIREWALL_NO_OFFLOAD") != "1")
+	os.Exit(daemon.Main(spec, os.Args[1:], os.Stdout, os.Stderr))
 }
