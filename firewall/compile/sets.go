@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // meterSize bounds a meter's dynamic set: one element per source address.

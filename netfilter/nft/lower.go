@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // A rule is lowered once into a list of statements; the renderer prints
