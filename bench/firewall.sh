@@ -6,7 +6,7 @@
 #
 # In a throwaway network namespace (edge-bench-fw-<random>, deleted on
 # exit; nothing touches the host's own ruleset):
-#   - firewall/nft/internal/benchapply writes the ruleset (two interval
+#   - netfilter/nft/internal/benchapply writes the ruleset (two interval
 #     sets of N random, non-overlapping /24 + /32 prefixes in 10.0.0.0/8
 #     and /48 + /128 in 2001:db8::/32, and the rules using them) as the
 #     nft -f file edge-firewall -render would write (RenderScript);
@@ -50,11 +50,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 ip netns add "$ns"
 
-go build -o "$OUT/benchapply" ./firewall/nft/internal/benchapply
+go build -o "$OUT/benchapply" ./netfilter/nft/internal/benchapply
 file=$OUT/blocklist.nft
 "$OUT/benchapply" -n "$N" -write "$file"
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
-[ -z "$(git status --porcelain -- firewall 2>/dev/null)" ] || rev="$rev + uncommitted changes"
+[ -z "$(git status --porcelain -- firewall netfilter 2>/dev/null)" ] || rev="$rev + uncommitted changes"
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 

@@ -8,11 +8,11 @@ import (
 
 	"github.com/homeedge/edge/firewall/compile"
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/ctlapi"
 	"github.com/homeedge/edge/internal/ctlsock"
 	"github.com/homeedge/edge/internal/daemon"
+	"github.com/homeedge/edge/netfilter/nft"
 )
 
 // Confirm timeouts outside these bounds are mistakes: too short to type

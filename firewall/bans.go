@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/nft"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/ctlapi"
 	"github.com/homeedge/edge/internal/store"
+	"github.com/homeedge/edge/netfilter/nft"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // storedBan is a run-time ban as the state store keeps it, under its

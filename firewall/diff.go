@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/homeedge/edge/firewall/nft"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/textdiff"
+	"github.com/homeedge/edge/netfilter/nft"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // Diff limits: lines of context, the most changed lines shown as a diff

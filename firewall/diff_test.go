@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/homeedge/edge/firewall/nft"
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/nft"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 func diffRuleset(extraRule bool, block []string, bans []string) *ruleset.Ruleset {

@@ -5,9 +5,9 @@ import (
 
 	"github.com/homeedge/edge/firewall/compile"
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/doctest"
+	"github.com/homeedge/edge/netfilter/nft"
 )
 
 // TestDocExamples loads every example of docs/firewall.md and compiles

@@ -3,9 +3,9 @@ package firewall
 import (
 	"github.com/homeedge/edge/firewall/compile"
 	"github.com/homeedge/edge/firewall/nflog"
-	"github.com/homeedge/edge/firewall/nft"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/clock"
+	"github.com/homeedge/edge/netfilter/nft"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // Kernel is what the service needs of nftables, for its one table (inet

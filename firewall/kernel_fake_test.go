@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/homeedge/edge/firewall/nft"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/clock"
+	"github.com/homeedge/edge/netfilter/nft"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // fakeKernel is a recording Kernel: one table, its sets' live elements

@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/internal/clock"
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/ctlapi"
 	"github.com/homeedge/edge/internal/daemon"
 	"github.com/homeedge/edge/internal/daemon/daemontest"
 	"github.com/homeedge/edge/internal/nettest"
+	"github.com/homeedge/edge/netfilter/nft"
 )
 
 // TestReloadFaultsInKernel is TestReloadFaults on the real kernel, in a

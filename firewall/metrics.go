@@ -5,8 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/ctlapi"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // metrics are edge-firewall's own metrics. Rule, zone and set figures are

@@ -1,5 +1,5 @@
 // Package firewall is edge-firewall's service: it compiles the firewall
-// section (firewall/compile) and applies it as table inet edge (firewall/nft)
+// section (firewall/compile) and applies it as table inet edge (netfilter/nft)
 // at start and on every reload, keeps counters and bans across applies,
 // holds the run-time bans in the state store, rolls back an apply that is
 // not confirmed in time, and serves the admin API behind `edgectl fw`.
@@ -21,13 +21,13 @@ import (
 
 	"github.com/homeedge/edge/firewall/compile"
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/nft"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/clock"
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/internal/ctlapi"
 	"github.com/homeedge/edge/internal/daemon"
 	"github.com/homeedge/edge/internal/store"
+	"github.com/homeedge/edge/netfilter/nft"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // Spec is edge-firewall's daemon description.

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // Table is the name of the inet table edge-firewall owns.

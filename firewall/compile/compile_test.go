@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/ruleset"
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // head is the file before the firewall section (7 lines).

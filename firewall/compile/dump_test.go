@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // dump writes a ruleset as compact, nft-like text for golden files: one

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/homeedge/edge/firewall/nft"
+	"github.com/homeedge/edge/netfilter/nft"
 )
 
 // edgeConfigs are valid configs at the edges of what the section allows;

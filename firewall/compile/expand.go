@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // One config item (a rule, a zone's service, a port forward) often becomes

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // ICMP messages accepted whatever the zone (RFC 4890 for ICMPv6): errors

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/netfilter/nft"
 )
 
 // FuzzCompile drives arbitrary config files through config.Parse and

@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/netfilter/nft"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")

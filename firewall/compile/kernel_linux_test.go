@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/homeedge/edge/firewall/nft"
 	"github.com/homeedge/edge/internal/nettest"
+	"github.com/homeedge/edge/netfilter/nft"
 )
 
 // TestGoldenInKernel applies each golden config's ruleset over netlink in

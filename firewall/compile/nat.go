@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // nat builds the NAT chains. dstnat: port forwards (with hairpin), then

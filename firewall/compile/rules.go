@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 func pathf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/homeedge/edge/firewall/fwconfig"
-	"github.com/homeedge/edge/firewall/ruleset"
-	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/internal/prefixes"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // meterSize bounds a meter's dynamic set: one element per source address.
@@ -177,7 +177,7 @@ func mergePrefixes(ps []netip.Prefix) []netip.Prefix {
 	if len(ps) == 0 {
 		return nil
 	}
-	return config.DropCovered(slices.Clone(ps))
+	return prefixes.DropCovered(slices.Clone(ps))
 }
 
 func prefixElements(ps []netip.Prefix) []ruleset.Element {
@@ -192,7 +192,7 @@ func prefixElements(ps []netip.Prefix) []ruleset.Element {
 }
 
 func sortElements(es []ruleset.Element) {
-	slices.SortFunc(es, func(a, b ruleset.Element) int { return config.ComparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(es, func(a, b ruleset.Element) int { return prefixes.Compare(a.Prefix, b.Prefix) })
 }
 
 // meterIdle is how long a meter keeps a source that sends nothing: the

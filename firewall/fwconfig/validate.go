@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/internal/prefixes"
 )
 
 // Validate implements config.Validator: it reports every problem of the
@@ -167,7 +168,7 @@ func (c *Config) validateZones(v *config.Checker, site *config.Site) {
 	// Networks overlap when one holds the other. Sorted by start (and
 	// the shorter first), a network overlaps an earlier one exactly when
 	// it starts before the furthest end seen so far.
-	slices.SortStableFunc(nets, func(a, b owner) int { return config.ComparePrefix(a.p, b.p) })
+	slices.SortStableFunc(nets, func(a, b owner) int { return prefixes.Compare(a.p, b.p) })
 	var reach *owner
 	for i := range nets {
 		n := &nets[i]

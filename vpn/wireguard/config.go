@@ -12,7 +12,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/internal/prefixes"
 )
 
 // defaultMTU is the MTU used when Options.MTU is 0; it is also the default
@@ -145,7 +145,7 @@ func (o Options) normalize() (Options, error) {
 		}
 		addrs = append(addrs, p)
 	}
-	slices.SortFunc(addrs, config.ComparePrefix)
+	slices.SortFunc(addrs, prefixes.Compare)
 	o.Addresses = slices.Compact(addrs)
 	return o, nil
 }
@@ -192,7 +192,7 @@ func normalizePeers(peers []Peer) ([]Peer, error) {
 			}
 			ips = append(ips, pfx.Masked())
 		}
-		slices.SortFunc(ips, config.ComparePrefix)
+		slices.SortFunc(ips, prefixes.Compare)
 		p.AllowedIPs = slices.Compact(ips)
 		for _, pfx := range p.AllowedIPs {
 			if other, ok := owner[pfx]; ok {
@@ -292,7 +292,7 @@ func peerFromWG(c wgtypes.Peer) Peer {
 			p.AllowedIPs = append(p.AllowedIPs, pfx.Masked())
 		}
 	}
-	slices.SortFunc(p.AllowedIPs, config.ComparePrefix)
+	slices.SortFunc(p.AllowedIPs, prefixes.Compare)
 	return p
 }
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // Render returns the table as `nft list table inet <name>` (nft 1.0.6)

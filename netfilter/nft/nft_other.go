@@ -5,7 +5,7 @@ package nft
 import (
 	"errors"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // errUnsupported is what every kernel operation returns off Linux.

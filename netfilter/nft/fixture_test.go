@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 func pfx(s string) netip.Prefix {

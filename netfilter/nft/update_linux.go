@@ -5,7 +5,7 @@ package nft
 import (
 	"fmt"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 	"golang.org/x/sys/unix"
 )
 

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/homeedge/edge/firewall/ruleset"
-	"github.com/homeedge/edge/internal/config"
+	"github.com/homeedge/edge/internal/prefixes"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // A rule is lowered once into a list of statements; the renderer prints
@@ -734,7 +734,7 @@ func normPrefixes(ps []netip.Prefix, fam string) ([]netip.Prefix, error) {
 		}
 		out = append(out, p.Masked())
 	}
-	return config.DropCovered(out), nil
+	return prefixes.DropCovered(out), nil
 }
 
 func normPorts(ports []ruleset.PortRange) ([]ruleset.PortRange, error) {

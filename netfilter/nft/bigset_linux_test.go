@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // blocklist returns n distinct, non-overlapping prefixes: about half /24

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // Check reports, naming the rule, set or chain, anything in r that the

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // TestUpdateSet: elements are added, refreshed (a new timeout replaces

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // FuzzCheckRender: Check and Render never panic, whatever the match

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // Counter is a rule's packet and byte count.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/homeedge/edge/firewall/ruleset"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // The tables below are nft 1.0.6's own names for the values it prints, so

@@ -1,6 +1,6 @@
 package nft
 
-import "github.com/homeedge/edge/firewall/ruleset"
+import "github.com/homeedge/edge/netfilter/ruleset"
 
 // StripOffload returns a copy of r without the flowtable and without
 // offload statements, for kernels without flowtable support
