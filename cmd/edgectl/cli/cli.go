@@ -43,6 +43,9 @@ type options struct {
 	socketDir string
 	output    string
 	timeout   time.Duration
+	// help is set by -h or --help anywhere before "--": the command
+	// line then asks for help and nothing runs.
+	help bool
 }
 
 // env is one invocation.
@@ -66,12 +69,12 @@ func init() {
 		{"status", "[DAEMON...]", "show each daemon: up or down, version, config generation, uptime", (*env).status},
 		{"reload", "[DAEMON...]", "reload the config of the given daemons (default: every running one)", (*env).reload},
 		{"log-level", "DAEMON [LEVEL]", "show or set a daemon's log level (debug, info, warn, error)", (*env).logLevel},
-		{"record", "ls|add|rm ...", "DNS records: ls [ZONE]; add NAME TYPE VALUE [--ttl 300]; rm NAME [TYPE [VALUE]]", (*env).record},
-		{"peer", "COMMAND ...", "WireGuard peers: add NAME [--pubkey KEY] [--full-tunnel] [--expires 30d] [--psk] [--qr]; ls; show; config; rm; enable; disable; rename", (*env).peer},
-		{"fw", "COMMAND ...", "firewall: apply [--confirm 60s], confirm, diff, show [--all], bans, ban ADDR [--for 1h], unban ADDR", (*env).fw},
+		{"record", "COMMAND ...", "edge-dns's run-time records: ls, add, rm", (*env).record},
+		{"peer", "COMMAND ...", "edge-vpn's WireGuard peers: add, ls, show, config, rm, enable, disable, rename", (*env).peer},
+		{"fw", "COMMAND ...", "edge-firewall: apply, confirm, diff, show, bans, ban, unban", (*env).fw},
 		{"version", "", "print edgectl's version", (*env).version},
 		{"completion", "bash|zsh|fish", "print a shell completion script", (*env).completion},
-		{"help", "", "show this help", (*env).help},
+		{"help", "[COMMAND [SUBCOMMAND]]", "show this help, or a command's", (*env).help},
 	}
 }
 
@@ -87,6 +90,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgectl: %v\n", err)
 		fmt.Fprintln(stderr, "run 'edgectl help' for usage")
 		return ExitUsage
+	}
+	if e.opts.help || len(rest) > 1 && rest[1] == "help" {
+		return e.helpFor(rest)
 	}
 	if len(rest) == 0 {
 		e.usage(stderr)
@@ -127,7 +133,7 @@ func (e *env) parseGlobal(args []string) ([]string, error) {
 		switch name {
 		case "--socket-dir", "-socket-dir", "-o", "--output", "-output", "--timeout", "-timeout":
 		case "-h", "--help", "-help":
-			rest = append(rest, "help")
+			e.opts.help = true
 			continue
 		default:
 			// Anything else, flags included, belongs to the command.
@@ -166,18 +172,22 @@ func (e *env) usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
-	fmt.Fprintf(w, "\nThe sockets are <socket-dir>/<daemon>.sock (default %s, or $%s).\n", suite.DefaultSocketDir, SocketDirEnv)
+	fmt.Fprintf(w, "\nRun 'edgectl COMMAND --help' for a command's own commands and flags.\n")
+	fmt.Fprintf(w, "The sockets are <socket-dir>/<daemon>.sock (default %s, or $%s).\n", suite.DefaultSocketDir, SocketDirEnv)
 	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure, 2 usage, 3 daemon not running, 4 permission denied, 5 version mismatch.")
 }
 
 func (e *env) help(args []string) int {
-	e.usage(e.stdout)
-	return ExitOK
+	return e.helpFor(args)
 }
 
 func (e *env) version(args []string) int {
 	if len(args) > 0 {
 		return e.usageError("version takes no arguments")
+	}
+	if e.opts.output == "json" {
+		e.writeJSON(map[string]string{"version": suite.BuildVersion(), "api": ctlapi.APIVersion})
+		return ExitOK
 	}
 	fmt.Fprintf(e.stdout, "edgectl %s (admin API v%s)\n", suite.BuildVersion(), ctlapi.APIVersion)
 	return ExitOK

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"io"
 	"net"
@@ -105,10 +106,38 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-func TestStatusNothingInstalled(t *testing.T) {
-	code, out, _ := run("--socket-dir", t.TempDir(), "status")
-	if code != ExitOK || strings.Count(out, "not running") != 5 {
-		t.Errorf("status with no daemons = %d\n%s\nwant 0 and five daemons down", code, out)
+// TestStatusNothingRunning: a socket directory without sockets (a wrong
+// --socket-dir, most often) lists every daemon down, says so with a hint,
+// and exits 3, even with a timeout too short for any dial.
+func TestStatusNothingRunning(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"--socket-dir", dir, "status"}, dir + " has no daemon socket"},
+		{[]string{"--socket-dir", dir + "/nosuch", "status"}, dir + "/nosuch does not exist"},
+		{[]string{"--socket-dir", dir, "--timeout", "1us", "status"}, "has no daemon socket"},
+	} {
+		code, out, errb := run(tc.args...)
+		if code != ExitNotRunning || strings.Count(out, "not running") != 5 || strings.Contains(out, "error") || !strings.Contains(errb, tc.hint) {
+			t.Errorf("%q = %d\n%s%s\nwant 3, five daemons down and a hint %q", tc.args, code, out, errb, tc.hint)
+		}
+	}
+}
+
+func TestStatusUnknownDaemon(t *testing.T) {
+	code, _, errb := run("--socket-dir", t.TempDir(), "status", "nosuch")
+	if code != ExitUsage || !strings.Contains(errb, `unknown daemon "nosuch"`) {
+		t.Errorf("status nosuch = %d, %q; want 2 and unknown daemon", code, errb)
+	}
+}
+
+func TestVersionJSON(t *testing.T) {
+	code, out, _ := run("-o", "json", "version")
+	var v struct{ Version, API string }
+	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil || v.API != ctlapi.APIVersion || v.Version == "" {
+		t.Errorf("-o json version = %d, %q (%v); want JSON with version and api", code, out, err)
 	}
 }
 

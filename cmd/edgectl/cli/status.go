@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/homeedge/edge/internal/ctlapi"
+	"github.com/homeedge/edge/internal/suite"
 )
 
 // daemonState is one row of `edgectl status`.
@@ -20,6 +22,43 @@ type daemonState struct {
 	State  string         `json:"state"`
 	Error  string         `json:"error,omitempty"`
 	Status *ctlapi.Status `json:"status,omitempty"`
+	err    error
+}
+
+// daemonStatus asks one daemon, with a timeout of its own so that a slow
+// daemon does not eat the next one's. A daemon without a socket file is
+// down without a dial.
+func (e *env) daemonStatus(n string) daemonState {
+	row := daemonState{Daemon: n, State: "up"}
+	if _, err := os.Stat(filepath.Join(e.opts.socketDir, n+".sock")); errors.Is(err, os.ErrNotExist) {
+		row.State, row.Error = "down", "not running"
+		return row
+	}
+	ctx, cancel := e.context()
+	defer cancel()
+	var st ctlapi.Status
+	resp, err := e.client(n).Do(ctx, http.MethodGet, ctlapi.PathStatus, nil, &st)
+	switch {
+	case err == nil:
+		row.Status = &st
+		e.warnSkew(n, resp.Version)
+	case errors.Is(err, ctlapi.ErrNotRunning):
+		row.State, row.Error = "down", "not running"
+	default:
+		row.State, row.Error, row.err = "error", errorText(err), err
+	}
+	return row
+}
+
+// noSocketsHint says why nothing answers when the socket directory has no
+// socket at all: most often --socket-dir or $EDGE_SOCKET_DIR is wrong.
+func (e *env) noSocketsHint() {
+	why := "has no daemon socket"
+	if _, err := os.Stat(e.opts.socketDir); errors.Is(err, os.ErrNotExist) {
+		why = "does not exist"
+	}
+	fmt.Fprintf(e.stderr, "edgectl: %s %s; is any daemon running? (the sockets are <dir>/<daemon>.sock; set --socket-dir or $%s)\n",
+		e.opts.socketDir, why, SocketDirEnv)
 }
 
 func (e *env) status(args []string) int {
@@ -27,35 +66,36 @@ func (e *env) status(args []string) int {
 		return e.usageError("%v", err)
 	}
 	names, explicit := args, len(args) > 0
+	known := e.knownDaemons()
 	if !explicit {
-		names = e.knownDaemons()
+		names = known
 	}
-	ctx, cancel := e.context()
-	defer cancel()
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			return e.usageError("unknown daemon %q: no such daemon in the suite (%s) and no socket %s",
+				n, strings.Join(suite.Daemons, ", "), filepath.Join(e.opts.socketDir, n+".sock"))
+		}
+	}
 	code := ExitOK
 	rows := make([]daemonState, 0, len(names))
 	for _, n := range names {
-		row := daemonState{Daemon: n, State: "up"}
-		c := e.client(n)
-		var st ctlapi.Status
-		resp, err := c.Do(ctx, http.MethodGet, ctlapi.PathStatus, nil, &st)
+		row := e.daemonStatus(n)
 		switch {
-		case err == nil:
-			row.Status = &st
-			e.warnSkew(n, resp.Version)
-		case errors.Is(err, ctlapi.ErrNotRunning):
-			row.State, row.Error = "down", "not running"
+		case row.State == "down":
 			// Listing everything, a daemon that is not installed here is
 			// no failure; one asked for by name, or one that left a
 			// socket behind, is.
 			if _, statErr := os.Stat(filepath.Join(e.opts.socketDir, n+".sock")); explicit || statErr == nil {
 				code = worst(code, ExitNotRunning)
 			}
-		default:
-			row.State, row.Error = "error", errorText(err)
-			code = worst(code, exitFor(err))
+		case row.err != nil:
+			code = worst(code, exitFor(row.err))
 		}
 		rows = append(rows, row)
+	}
+	if !explicit && len(e.runningDaemons()) == 0 {
+		defer e.noSocketsHint()
+		code = worst(code, ExitNotRunning)
 	}
 	if e.opts.output == "json" {
 		e.writeJSON(rows)
