@@ -271,15 +271,24 @@ func worst(a, b int) int {
 // reports, or when the output is JSON, which it prints; otherwise the
 // caller prints res as a table or text.
 func (e *env) call(daemon, method, path string, req, res any) (code int, done bool) {
+	if code, done := e.callQuiet(daemon, method, path, req, res); done {
+		return code, done
+	}
+	if e.opts.output == "json" {
+		e.writeJSON(res)
+		return ExitOK, true
+	}
+	return ExitOK, false
+}
+
+// callQuiet is call for a caller that prints the answer itself, JSON
+// included.
+func (e *env) callQuiet(daemon, method, path string, req, res any) (code int, done bool) {
 	ctx, cancel := e.context()
 	defer cancel()
 	if _, err := e.client(daemon).Do(ctx, method, path, req, res); err != nil {
 		e.failure(daemon, err)
 		return exitFor(err), true
-	}
-	if e.opts.output == "json" {
-		e.writeJSON(res)
-		return ExitOK, true
 	}
 	return ExitOK, false
 }

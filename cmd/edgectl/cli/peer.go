@@ -91,12 +91,19 @@ func (e *env) peerAdd(args []string) int {
 	}
 	req.Name, req.Access = pos[0], access
 	req.QR = qrKind(*qr, *png)
+	// The PNG file is opened before the peer exists: a generated private
+	// key is shown only once, so nowhere to put it must stop the add.
+	out, code := openPNG(e, *png)
+	if code != ExitOK {
+		return code
+	}
 	var res ctlapi.VPNPeerConfig
-	if code, done := e.call("vpn", http.MethodPost, ctlapi.PathVPNPeers, req, &res); done {
+	if code, done := e.callQuiet("vpn", http.MethodPost, ctlapi.PathVPNPeers, req, &res); done {
+		out.discard()
 		return code
 	}
 	p := res.Peer
-	if e.opts.output != "conf" {
+	if e.opts.output != "conf" && e.opts.output != "json" {
 		fmt.Fprintf(e.stderr, "added peer %s on %s: %s", p.Name, p.Interface, strings.Join(p.Addresses, ", "))
 		if p.DNSName != "" {
 			fmt.Fprintf(e.stderr, " (%s)", p.DNSName)
@@ -106,7 +113,35 @@ func (e *env) peerAdd(args []string) int {
 			fmt.Fprintln(e.stderr, "the config holds the peer's private key; edge-vpn does not keep it, so this is the only time it is shown")
 		}
 	}
-	return e.writeConfig(res, *qr, *png)
+	return e.writeConfig(res, *qr, out)
+}
+
+// pngOut is the QR PNG file, opened before the request, or nil.
+type pngOut struct {
+	path string
+	f    *os.File
+}
+
+// openPNG creates path (0600: the config may hold a private key) unless
+// it is empty.
+func openPNG(e *env, path string) (*pngOut, int) {
+	if path == "" {
+		return nil, ExitOK
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "edgectl: cannot write the QR code to %s, so nothing was done: %v\n", path, err)
+		return nil, ExitFailure
+	}
+	return &pngOut{path: path, f: f}, ExitOK
+}
+
+// discard removes the file when the request failed.
+func (o *pngOut) discard() {
+	if o != nil {
+		o.f.Close()
+		os.Remove(o.path)
+	}
 }
 
 func qrKind(terminal bool, png string) string {
@@ -119,22 +154,33 @@ func qrKind(terminal bool, png string) string {
 	return ""
 }
 
-// writeConfig prints a client config: as text, as a terminal QR code, or
-// into a PNG file (0600: it may hold a private key).
-func (e *env) writeConfig(res ctlapi.VPNPeerConfig, qr bool, png string) int {
+// writeConfig prints a client config: as JSON (-o json), as a terminal
+// QR code, or as text; with a PNG file it writes the QR code there too.
+// When the PNG cannot be written the config is printed all the same, so a
+// private key shown only once is never lost.
+func (e *env) writeConfig(res ctlapi.VPNPeerConfig, qr bool, png *pngOut) int {
+	code := ExitOK
+	if png != nil {
+		_, err := png.f.Write(res.QRPNG)
+		if cerr := png.f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "edgectl: write %s: %v; the config follows here instead\n", png.path, err)
+			code = ExitFailure
+		} else if e.opts.output != "json" {
+			fmt.Fprintf(e.stderr, "wrote the QR code of %s's config to %s\n", res.Peer.Name, png.path)
+		}
+	}
 	switch {
+	case e.opts.output == "json":
+		e.writeJSON(res)
 	case qr:
 		fmt.Fprint(e.stdout, res.QRText)
-	case png != "":
-		if err := os.WriteFile(png, res.QRPNG, 0o600); err != nil {
-			fmt.Fprintf(e.stderr, "edgectl: %v\n", err)
-			return ExitFailure
-		}
-		fmt.Fprintf(e.stderr, "wrote the QR code of %s's config to %s\n", res.Peer.Name, png)
 	default:
 		fmt.Fprint(e.stdout, res.Config)
 	}
-	return ExitOK
+	return code
 }
 
 func (e *env) peerConfig(args []string) int {
@@ -149,11 +195,16 @@ func (e *env) peerConfig(args []string) int {
 	if k := qrKind(*qr, *png); k != "" {
 		path += "&qr=" + k
 	}
-	var res ctlapi.VPNPeerConfig
-	if code, done := e.call("vpn", http.MethodGet, path, nil, &res); done {
+	out, code := openPNG(e, *png)
+	if code != ExitOK {
 		return code
 	}
-	return e.writeConfig(res, *qr, *png)
+	var res ctlapi.VPNPeerConfig
+	if code, done := e.callQuiet("vpn", http.MethodGet, path, nil, &res); done {
+		out.discard()
+		return code
+	}
+	return e.writeConfig(res, *qr, out)
 }
 
 func (e *env) peerUpdate(req ctlapi.VPNPeerUpdate) int {

@@ -101,3 +101,27 @@ func TestPeer(t *testing.T) {
 		t.Errorf("--qr-png file mode %v, want 0600 (it may hold a private key)", fi.Mode().Perm())
 	}
 }
+
+// TestPeerQRPNGOutputs: an unwritable --qr-png stops the add before the
+// peer exists (its private key would have nowhere to go); a written PNG
+// comes with the config on stdout; -o json writes the file too.
+func TestPeerQRPNGOutputs(t *testing.T) {
+	dir := t.TempDir()
+	seen := fakeVPN(t, dir)
+	png, jsonPNG := filepath.Join(dir, "a.png"), filepath.Join(dir, "j.png")
+	runCases(t, dir, seen, []cliCase{
+		{[]string{"peer", "add", "laptop", "--qr-png", filepath.Join(dir, "nosuch", "qr.png")}, ExitFailure, "", "", "cannot write the QR code to " + dir + "/nosuch/qr.png, so nothing was done"},
+		{[]string{"peer", "config", "laptop", "--qr-png", "/proc/nosuch.png"}, ExitFailure, "", "", "cannot write the QR code"},
+		{[]string{"peer", "add", "laptop", "--qr-png", png}, 0, `POST /v1/vpn/peers {"name":"laptop","qr":"png"}`, "[Interface]\nPrivateKey = x\n", "wrote the QR code"},
+		{[]string{"-o", "json", "peer", "add", "laptop", "--qr-png", jsonPNG}, 0, `POST /v1/vpn/peers {"name":"laptop","qr":"png"}`, `"private_key": true`, ""},
+		{[]string{"peer", "add", "dup", "--qr-png", filepath.Join(dir, "dup.png")}, ExitFailure, `POST /v1/vpn/peers {"name":"dup","qr":"png"}`, "", "peer dup exists"},
+	})
+	for _, p := range []string{png, jsonPNG} {
+		if b, err := os.ReadFile(p); err != nil || string(b) != "PNG" {
+			t.Errorf("%s holds %q, %v; want the PNG", p, b, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dup.png")); !os.IsNotExist(err) {
+		t.Errorf("a failed add left its PNG file behind: %v", err)
+	}
+}

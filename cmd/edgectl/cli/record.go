@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/homeedge/edge/internal/ctlapi"
 )
@@ -52,12 +54,16 @@ func (e *env) recordList(args []string) int {
 func (e *env) recordAdd(args []string) int {
 	fs := flag.NewFlagSet("record add", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	ttl := fs.Uint("ttl", 0, "TTL in seconds (default: the zone's)")
+	ttlText := fs.String("ttl", "", "the TTL: seconds or a duration (default: the zone's)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil || len(pos) < 3 {
-		return e.usageError("usage: edgectl record add NAME TYPE VALUE [--ttl SECONDS]   (e.g. record add nas.home.arpa A 192.168.1.10)")
+		return e.usageError("usage: edgectl record add NAME TYPE VALUE [--ttl 300|5m|1h]   (e.g. record add nas.home.arpa A 192.168.1.10)")
 	}
-	req := ctlapi.DNSRecordChange{Name: pos[0], Type: pos[1], Value: strings.Join(pos[2:], " "), TTL: uint32(*ttl)}
+	ttl, err := parseTTL(*ttlText)
+	if err != nil {
+		return e.usageError("%v", err)
+	}
+	req := ctlapi.DNSRecordChange{Name: pos[0], Type: pos[1], Value: strings.Join(pos[2:], " "), TTL: ttl}
 	return e.recordChange(http.MethodPost, req, "added")
 }
 
@@ -112,4 +118,36 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 	}
 	return append(pos, tail...), nil
+}
+
+// maxTTL is the largest TTL DNS allows (RFC 2181 8).
+const maxTTL = 1<<31 - 1
+
+// parseTTL reads --ttl: whole seconds (300) or a duration with a unit
+// (90s, 5m, 1h, 1d); "" is the zone's default (0).
+func parseTTL(text string) (uint32, error) {
+	if text == "" {
+		return 0, nil
+	}
+	bad := fmt.Errorf("invalid --ttl %q; write whole seconds (300) or a duration such as 5m, 1h or 1d", text)
+	if n, err := strconv.ParseUint(text, 10, 64); err == nil {
+		if n > maxTTL {
+			return 0, fmt.Errorf("--ttl %s is more than the largest TTL, %d seconds", text, maxTTL)
+		}
+		return uint32(n), nil
+	}
+	d, err := time.ParseDuration(text)
+	if days, ok := strings.CutSuffix(text, "d"); ok && err != nil {
+		n, nerr := strconv.ParseUint(days, 10, 32)
+		d, err = time.Duration(n)*24*time.Hour, nerr
+	}
+	switch {
+	case err != nil || d < 0:
+		return 0, bad
+	case d%time.Second != 0:
+		return 0, fmt.Errorf("--ttl %s is not a whole number of seconds", text)
+	case d > maxTTL*time.Second:
+		return 0, fmt.Errorf("--ttl %s is more than the largest TTL, %d seconds", text, maxTTL)
+	}
+	return uint32(d / time.Second), nil
 }

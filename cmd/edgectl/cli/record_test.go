@@ -60,6 +60,8 @@ func TestRecord(t *testing.T) {
 	}{
 		{[]string{"record", "add", "nas2.home.arpa", "A", "192.168.1.11"}, 0, "added nas2.home.arpa. 300 A 192.168.1.11\nzone serial 1795692016\n", "", ctlapi.DNSRecordChange{Name: "nas2.home.arpa", Type: "A", Value: "192.168.1.11"}},
 		{[]string{"record", "add", "--ttl", "60", "home.arpa", "MX", "10", "mail.home.arpa."}, 0, "added home.arpa. 300 MX 10 mail.home.arpa.", "", ctlapi.DNSRecordChange{Name: "home.arpa", Type: "MX", Value: "10 mail.home.arpa.", TTL: 60}},
+		{[]string{"record", "add", "--ttl", "1m", "home.arpa", "MX", "10", "mail.home.arpa."}, 0, "added", "", ctlapi.DNSRecordChange{Name: "home.arpa", Type: "MX", Value: "10 mail.home.arpa.", TTL: 60}},
+		{[]string{"record", "add", "--ttl", "soon", "home.arpa", "MX", "10", "mail.home.arpa."}, ExitUsage, "", `invalid --ttl "soon"; write whole seconds (300) or a duration`, ctlapi.DNSRecordChange{}},
 		{[]string{"record", "add", "t.home.arpa", "TXT", "--", "-starts with a dash"}, 0, "added", "", ctlapi.DNSRecordChange{Name: "t.home.arpa", Type: "TXT", Value: "-starts with a dash"}},
 		{[]string{"record", "rm", "nas2.home.arpa", "A"}, 0, "removed nas2.home.arpa.", "", ctlapi.DNSRecordChange{Name: "nas2.home.arpa", Type: "A"}},
 		{[]string{"record", "add", "www.example.net", "A", "192.0.2.1"}, ExitFailure, "", "dns: www.example.net. A is declared in the config (config); change it there\n", ctlapi.DNSRecordChange{Name: "www.example.net", Type: "A", Value: "192.0.2.1"}},
@@ -83,5 +85,34 @@ func TestRecord(t *testing.T) {
 	}
 	if code, _, errb := run("--socket-dir", dir, "record", "ls", "nope.org"); code != ExitFailure || !strings.Contains(errb, "no zone nope.org") {
 		t.Errorf("record ls nope.org = %d %q", code, errb)
+	}
+}
+
+func TestParseTTL(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint32
+		err  string
+	}{
+		{"", 0, ""},
+		{"300", 300, ""},
+		{"5m", 300, ""},
+		{"1h30m", 5400, ""},
+		{"1d", 86400, ""},
+		{"2147483647", 2147483647, ""},
+		{"2147483648", 0, "more than the largest TTL"},
+		{"1500ms", 0, "not a whole number of seconds"},
+		{"-5m", 0, "invalid --ttl"},
+		{"soon", 0, "invalid --ttl"},
+		{"xd", 0, "invalid --ttl"},
+	}
+	for _, tc := range tests {
+		got, err := parseTTL(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("parseTTL(%q) error = %v, want one containing %q", tc.in, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("parseTTL(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
 	}
 }
