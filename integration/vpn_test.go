@@ -16,6 +16,7 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -147,7 +148,8 @@ func TestVPN(t *testing.T) {
 	}
 
 	// laptop: edge-vpn makes the key pair; the config and its QR code.
-	out := v.mustEdgectl("-o", "json", "peer", "add", "laptop", "--qr-png", "unused.png")
+	laptopPNG := filepath.Join(dir, "laptop.png")
+	out := v.mustEdgectl("-o", "json", "peer", "add", "laptop", "--qr-png", laptopPNG)
 	var laptop struct {
 		Peer       struct{ Addresses []string }
 		Config     string
@@ -159,6 +161,9 @@ func TestVPN(t *testing.T) {
 	}
 	if !laptop.PrivateKey || !strings.Contains(laptop.Config, "PrivateKey = ") {
 		t.Fatalf("peer add without --pubkey gave no private key:\n%s", laptop.Config)
+	}
+	if b, err := os.ReadFile(laptopPNG); err != nil || !bytes.Equal(b, laptop.QRPNG) || len(b) == 0 {
+		t.Errorf("-o json --qr-png wrote %d bytes (%v), want the answer's PNG (%d bytes)", len(b), err, len(laptop.QRPNG))
 	}
 	if strings.Join(laptop.Peer.Addresses, " ") != "10.100.0.2 fd00:100::2" {
 		t.Errorf("laptop's addresses = %v, want the first free of the pool", laptop.Peer.Addresses)
