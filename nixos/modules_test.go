@@ -3,7 +3,7 @@ package nixos
 // The NixOS modules in modules/ are checked offline, in three steps:
 //
 //  1. Parsing. Every .nix file under modules/ and testdata/, and every nix
-//     block of modules/README.md, parses with nix-instantiate --parse; a
+//     block of docs/nixos.md, parses with nix-instantiate --parse; a
 //     copy with a syntax error does not, so the check checks.
 //
 //  2. Evaluation. nixpkgs is not available offline, so testdata/eval.nix
@@ -19,7 +19,7 @@ package nixos
 //     units, the assertions and the rendered config file. eval.nix says
 //     what it leaves out; a full nixosSystem evaluation needs nixpkgs.
 //
-//  3. The daemons. The config file rendered from the README's example is
+//  3. The daemons. The config file rendered from docs/nixos.md's example is
 //     loaded by the real edge-dns, edge-firewall and edge-vpn -check, and
 //     the firewall's boot ruleset (-render) loads with nft in a throwaway
 //     network namespace (root only).
@@ -86,10 +86,10 @@ func nix(t *testing.T, args ...string) ([]byte, error) {
 
 var nixBlock = regexp.MustCompile("(?s)```nix\n(.*?)```")
 
-// readmeBlocks returns the nix blocks of modules/README.md.
+// readmeBlocks returns the nix blocks of docs/nixos.md.
 func readmeBlocks(t *testing.T) []string {
 	t.Helper()
-	doc, err := os.ReadFile("modules/README.md")
+	doc, err := os.ReadFile("../docs/nixos.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +98,12 @@ func readmeBlocks(t *testing.T) []string {
 		blocks = append(blocks, m[1])
 	}
 	if len(blocks) < 2 {
-		t.Fatalf("modules/README.md has %d nix blocks, want the flake and router-edge.nix", len(blocks))
+		t.Fatalf("docs/nixos.md has %d nix blocks, want the flake and router-edge.nix", len(blocks))
 	}
 	return blocks
 }
 
-// routerModule writes the README's router-edge.nix into a temporary
+// routerModule writes docs/nixos.md's router-edge.nix into a temporary
 // directory and returns the Nix expression that imports it.
 func routerModule(t *testing.T) string {
 	t.Helper()
@@ -116,7 +116,7 @@ func routerModule(t *testing.T) string {
 			return `import "` + path + `"`
 		}
 	}
-	t.Fatal(`modules/README.md has no nix block starting with "# router-edge.nix"`)
+	t.Fatal(`docs/nixos.md has no nix block starting with "# router-edge.nix"`)
 	return ""
 }
 
@@ -293,7 +293,7 @@ func wrap(exprs []string) string {
 	return b.String()
 }
 
-// evalRouter evaluates the README's example with extra modules.
+// evalRouter evaluates docs/nixos.md's example with extra modules.
 func evalRouter(t *testing.T, extra ...string) *evaluated {
 	t.Helper()
 	r := evalModules(t, append([]string{routerModule(t)}, extra...)...)
@@ -307,7 +307,7 @@ func evalRouter(t *testing.T, extra ...string) *evaluated {
 }
 
 func TestDaemonUnits(t *testing.T) {
-	// lb and proxy are not in the README's example: the suite does not
+	// lb and proxy are not in docs/nixos.md's example: the suite does not
 	// build them yet.
 	r := evalRouter(t, `{ services.edge.lb.enable = true; services.edge.proxy.enable = true; }`)
 	tests := []struct {
@@ -749,7 +749,7 @@ func TestPackage(t *testing.T) {
 	}
 }
 
-// TestGolden compares the whole evaluated config of the README's example
+// TestGolden compares the whole evaluated config of docs/nixos.md's example
 // with testdata/router.golden.json; -update rewrites it.
 func TestGolden(t *testing.T) {
 	r := evalRouter(t)
@@ -809,7 +809,7 @@ func TestFleetRouter(t *testing.T) {
 	}
 }
 
-// TestRenderedConfigLoads loads the config file the README's example
+// TestRenderedConfigLoads loads the config file docs/nixos.md's example
 // renders with the daemons built from this checkout, as the module's
 // build-time check does, and the boot ruleset with nft.
 func TestRenderedConfigLoads(t *testing.T) {
