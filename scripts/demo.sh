@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh brings up the namespace lab, starts the suite's daemons in the
-# router namespace, shows them working, and tears everything down on exit
-# (Ctrl-C, or after DEMO_SECONDS when not on a terminal).
+# router namespace (and an upstream DNS server for the internet in the
+# services namespace), shows them working, and tears everything down on
+# exit (Ctrl-C, or after DEMO_SECONDS when not on a terminal). The daemons'
+# logs are kept, and their folder is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -10,21 +12,23 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 work=$(mktemp -d /tmp/edge-demo.XXXXXX)
-chmod 0755 "$work"
+logs=$(mktemp -d /tmp/edge-demo-logs.XXXXXX)
+chmod 0755 "$work" "$logs"
 runid=
 daemon_pid=
 dns_pid=
 fw_pid=
 vpn_pid=
+upstream_pid=
 probe_pids=
 cleanup() {
-	for pid in $fw_pid $vpn_pid $daemon_pid $dns_pid $probe_pids; do
+	for pid in $fw_pid $vpn_pid $daemon_pid $dns_pid $upstream_pid $probe_pids; do
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
 	[ -z "$runid" ] || bin/edge-lab down "$runid" >/dev/null || true
 	rm -rf "$work"
-	echo "demo: lab removed"
+	echo "demo: lab removed; the daemons' logs are in $logs"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -34,22 +38,44 @@ runid=$(sed -n 's/^lab \([0-9a-f]*\) is up.*/\1/p' <<<"$out" | head -n1)
 [ -n "$runid" ] || { echo "$out" >&2; echo "demo: lab did not come up" >&2; exit 1; }
 echo "$out"
 
-# The suite's config, pointed at throwaway directories.
+# The suite's config, pointed at throwaway directories, with the lab's
+# upstream resolver (an edge-dns in the services namespace that serves
+# example.org, standing in for the internet's DNS).
+upstream=172.31.53.10
 for f in edge testd; do
-	sed -e "s|/run/edge|$work/run|; s|/var/lib/edge|$work/state|" "examples/$f.yaml" >"$work/$f.yaml"
+	sed -e "s|/run/edge|$work/run|; s|/var/lib/edge|$work/state|" \
+		-e "s|^  # upstreams: .*|  upstreams: {servers: [{address: $upstream}]}|" "examples/$f.yaml" >"$work/$f.yaml"
 done
+cat >"$work/upstream.yaml" <<EOF
+version: 1
+site: {domain: example.org}
+admin: {socket_dir: $work/upstream-run}
+state_dir: $work/upstream-state
+dns:
+  listen: ["$upstream:53"]
+  metrics: {listen: "off"}
+  zones:
+    - name: example.org
+      ns: [ns1.example.org]
+      records:
+        - {name: "@", type: A, value: 203.0.113.80}
+        - {name: www, type: A, value: 203.0.113.80}
+        - {name: ns1, type: A, value: $upstream}
+EOF
 echo
 echo "== edge-dns -check (the start of the normalized config)"
 bin/edge-dns -check -config "$work/edge.yaml" | sed -n '1,12p'
 
 ns=edge-$runid-router
-ip netns exec "$ns" bin/edge-testd -config "$work/testd.yaml" >"$work/edge-testd.log" 2>&1 &
+ip netns exec "edge-$runid-services" bin/edge-dns -config "$work/upstream.yaml" >"$logs/upstream-dns.log" 2>&1 &
+upstream_pid=$!
+ip netns exec "$ns" bin/edge-testd -config "$work/testd.yaml" >"$logs/edge-testd.log" 2>&1 &
 daemon_pid=$!
-ip netns exec "$ns" bin/edge-dns -config "$work/edge.yaml" >"$work/edge-dns.log" 2>&1 &
+ip netns exec "$ns" bin/edge-dns -config "$work/edge.yaml" >"$logs/edge-dns.log" 2>&1 &
 dns_pid=$!
-ip netns exec "$ns" bin/edge-firewall -config "$work/edge.yaml" >"$work/edge-firewall.log" 2>&1 &
+ip netns exec "$ns" bin/edge-firewall -config "$work/edge.yaml" >"$logs/edge-firewall.log" 2>&1 &
 fw_pid=$!
-ip netns exec "$ns" bin/edge-vpn -config "$work/edge.yaml" >"$work/edge-vpn.log" 2>&1 &
+ip netns exec "$ns" bin/edge-vpn -config "$work/edge.yaml" >"$logs/edge-vpn.log" 2>&1 &
 vpn_pid=$!
 ctl() { bin/edgectl --socket-dir "$work/run" "$@"; }
 for _ in $(seq 50); do
@@ -77,6 +103,9 @@ printf '  outside-de   www.example.net -> %s\n' "$(client outside-de 192.0.2.1 w
 printf '  outside-us   www.example.net -> %s\n' "$(client outside-us 192.0.2.1 www.example.net)"
 printf '  lan client   nas.home.arpa   -> %s\n' "$(client client 192.168.1.1 nas.home.arpa)"
 printf '  outside-de   nas.home.arpa   -> %s\n' "$(client outside-de 192.0.2.1 nas.home.arpa | tr -d '\n')(refused: inside only)"
+printf '  lan client   www.example.org -> %s\n' "$(client client 192.168.1.1 www.example.org) (through the lab's upstream resolver)"
+printf '  lan client   www.example.org -> %s\n' "$(client client 192.168.1.1 www.example.org) (again: from edge-dns's cache)"
+printf '  outside-de   www.example.org -> %s\n' "$(client outside-de 192.0.2.1 www.example.org | tr -d '\n')(refused: no recursion for the internet)"
 echo "== a record added at run time"
 ctl record add printer.home.arpa A 192.168.1.20
 printf '  lan client   printer.home.arpa -> %s\n' "$(client client 192.168.1.1 printer.home.arpa)"
@@ -96,13 +125,13 @@ ctl fw ban 198.51.100.10 --for 10m --comment "demo"
 printf '  banned outside-de asks the router for DNS:    %s\n' "$(client outside-de 192.0.2.1 www.example.net 2>&1 | tail -n1)"
 ctl fw unban 198.51.100.10
 echo "== edgectl fw diff, after allowing https from the wan in the config"
-sed -i 's|services: \[dns, ssh\]|services: [dns, ssh, https]|' "$work/edge.yaml"
+sed -i 's|services: \[dns, ssh, wireguard\]|services: [dns, ssh, wireguard, https]|' "$work/edge.yaml"
 ctl fw diff || true
 echo "== edgectl fw apply --confirm 30s, then confirm"
 ctl fw apply --confirm 30s | tail -n2
 ctl fw confirm
 echo "== the log names the rule that dropped a packet"
-grep -m2 'msg=packet' "$work/edge-firewall.log" || true
+grep -m2 'msg=packet' "$logs/edge-firewall.log" || true
 
 echo
 echo "== edge-vpn: a laptop on the road joins with Debian's wireguard-go"
@@ -127,10 +156,15 @@ ctl peer ls
 echo "  (the config's QR code: bin/edgectl --socket-dir $work/run peer add phone --qr)"
 
 echo
-echo "== metrics (from the router's loopback)"
-ip netns exec "$ns" curl -sf http://127.0.0.1:9799/metrics | grep '^edge_testd_' || true
-ip netns exec "$ns" curl -sf http://127.0.0.1:9711/metrics | grep -E '^edge_firewall_(zone_packets_total\{|bans |rules )' || true
-ip netns exec "$ns" curl -sf http://127.0.0.1:9712/metrics | grep -E '^edge_vpn_peer_(receive_bytes_total|last_handshake_seconds)' || true
+echo "== metrics: each daemon serves them on the router's loopback"
+metrics() {
+	echo "  \$ ip netns exec $ns curl -s http://127.0.0.1:$1/metrics | grep -E '$2'"
+	ip netns exec "$ns" curl -sf "http://127.0.0.1:$1/metrics" | grep -E "$2" | sed 's/^/  /' || true
+}
+metrics 9799 '^edge_testd_config'
+metrics 9710 '^edge_dns_(zones|cache_(hits|entries)[a-z_]*) '
+metrics 9711 '^edge_firewall_(zone_packets_total\{|bans |rules )'
+metrics 9712 '^edge_vpn_peer_(receive_bytes_total|last_handshake_seconds)\{'
 
 echo
 echo "The lab is up. Try, in another shell:"
@@ -139,7 +173,8 @@ echo "  bin/edge-lab exec -lab $runid client -- ping -c1 192.168.1.1"
 echo "  bin/edge-lab exec -lab $runid client -- dig @192.168.1.1 www.example.net"
 echo "  bin/edgectl --socket-dir $work/run fw show"
 echo "  bin/edgectl --socket-dir $work/run peer ls"
-echo "  tail -f $work/edge-testd.log $work/edge-dns.log $work/edge-firewall.log $work/edge-vpn.log"
+echo "  ip netns exec $ns curl -s http://127.0.0.1:9711/metrics   (dns 9710, firewall 9711, vpn 9712)"
+echo "  tail -f $logs/edge-dns.log $logs/edge-firewall.log $logs/edge-vpn.log $logs/edge-testd.log"
 if [ -t 0 ]; then
 	echo "Press Ctrl-C to stop the demo and remove the lab."
 	wait "$daemon_pid"
