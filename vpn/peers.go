@@ -276,7 +276,7 @@ func (s *Service) removePeer(ctx context.Context, name, by string) (ctlapi.VPNPe
 		return ctlapi.VPNPeer{}, err
 	}
 	if s.names != nil {
-		if err := s.names.remove(p.Name, s.cfg); err != nil {
+		if err := s.names.remove(p.Name); err != nil {
 			s.namesDirty = true
 			s.log.Warn("peer name not removed from DNS", "peer", name, "err", err)
 		}
@@ -340,7 +340,7 @@ func (s *Service) updatePeer(ctx context.Context, req ctlapi.VPNPeerUpdate, by s
 			return ctlapi.VPNPeer{}, err
 		}
 		if s.names != nil {
-			if err := s.names.remove(old.Name, s.cfg); err != nil {
+			if err := s.names.remove(old.Name); err != nil {
 				s.log.Warn("old peer name not removed from DNS", "peer", old.Name, "err", err)
 			}
 		}
@@ -429,7 +429,7 @@ func (s *Service) apiPeer(p storedPeer, st map[string]wireguard.PeerStatus) ctla
 		out.Access = append(out.Access, a.String())
 	}
 	if s.names != nil {
-		out.DNSName = s.names.fqdn(p.Name, s.cfg)
+		out.DNSName = s.names.fqdn(p.Name)
 	}
 	if !p.Expires.IsZero() {
 		t := p.Expires

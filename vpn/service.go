@@ -34,27 +34,11 @@ var Spec = daemon.Spec[Config]{
 	Cleanup:  Cleanup,
 }
 
-// device is what the service needs of a WireGuard device (a
-// *wireguard.Device).
-type device interface {
-	Name() string
-	Kind() string
-	Fallback() string
-	PublicKey() wireguard.Key
-	ListenPort() int
-	Reconfigure(wireguard.Options) error
-	SetPeers([]wireguard.Peer) (wireguard.Changes, error)
-	Peers() ([]wireguard.PeerStatus, error)
-	Close() error
-}
-
-// openDevice opens a device; tests replace it.
-var openDevice = func(o wireguard.Options) (device, error) { return wireguard.Open(o) }
-
 // Service is the running edge-vpn.
 type Service struct {
 	log     *slog.Logger
 	env     daemon.Env
+	host    host
 	store   store.Store
 	peers   *store.Collection[storedPeer]
 	metrics *metrics
@@ -65,8 +49,7 @@ type Service struct {
 	mu     sync.Mutex
 	cfg    *config.File[Config]
 	ifaces map[string]*iface
-	names  *nameUpdater
-	acl    *aclTable
+	names  namePublisher
 	// namesDirty says a DNS update failed; the next reconcile retries.
 	namesDirty bool
 }
@@ -83,6 +66,10 @@ type iface struct {
 // New opens the state store and reads (or makes) each interface's key.
 // Devices are created by Run.
 func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], error) {
+	return newService(env, cfg, systemHost(env.Log))
+}
+
+func newService(env daemon.Env, cfg *config.File[Config], h host) (*Service, error) {
 	st, err := store.OpenBolt(env.StateDir+"/state.db", store.BoltOptions{})
 	if err != nil {
 		return nil, err
@@ -90,10 +77,11 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 	s := &Service{
 		log:    env.Log,
 		env:    env,
+		host:   h,
 		store:  st,
 		peers:  store.NewCollection[storedPeer](st, "peers/"),
 		ready:  make(chan struct{}),
-		now:    time.Now,
+		now:    h.now,
 		cfg:    cfg,
 		ifaces: map[string]*iface{},
 		// Publish every name once at start: the DNS server may have lost
@@ -106,7 +94,7 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 			return nil, err
 		}
 	}
-	if s.names, err = newNameUpdater(cfg); err != nil {
+	if s.names, err = h.names(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -159,14 +147,14 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	close(s.ready)
-	tick := time.NewTicker(s.cfg.Section.Reconcile.D())
-	defer tick.Stop()
+	tick, stop := s.host.ticker(s.cfg.Section.Reconcile.D())
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			s.closeDevices()
 			return nil
-		case <-tick.C:
+		case <-tick:
 			s.mu.Lock()
 			if err := s.reconcile(ctx, "tick"); err != nil {
 				s.log.Error("reconcile", "err", err)
@@ -204,7 +192,7 @@ func (s *Service) reload(cfg *config.File[Config]) error {
 			return err
 		}
 	}
-	names, err := newNameUpdater(cfg)
+	names, err := s.host.names(cfg)
 	if err != nil {
 		return err
 	}
@@ -254,7 +242,7 @@ func (s *Service) applyConfig(ctx context.Context, cfg *config.File[Config], sta
 			in.cfg, in.key, in.pool, in.router = w, key, pool, router
 			continue
 		}
-		dev, err := openDevice(opts)
+		dev, err := s.host.devices.open(opts)
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", w.Interface, err)
 		}
@@ -274,9 +262,6 @@ func (s *Service) applyConfig(ctx context.Context, cfg *config.File[Config], sta
 		}
 	}
 	s.cfg = cfg
-	if s.acl == nil {
-		s.acl = newACLTable(s.log)
-	}
 	return s.reconcile(ctx, map[bool]string{true: "start", false: "reload"}[start])
 }
 
@@ -433,12 +418,12 @@ func (s *Service) reconcile(ctx context.Context, why string) error {
 			s.log.Info("peers reconciled", "interface", name, "why", why, "added", ch.Added, "updated", ch.Updated, "removed", ch.Removed)
 		}
 	}
-	if err := s.acl.apply(s.accessRules(all, now)); err != nil {
+	if err := s.host.access.apply(s.accessRules(all, now)); err != nil {
 		errs = append(errs, fmt.Errorf("access table: %w", err))
 	}
 	s.noteHandshakes(ctx, items)
 	if s.namesDirty && s.names != nil {
-		if err := s.names.sync(all, s.cfg); err != nil {
+		if err := s.names.sync(all); err != nil {
 			s.metrics.nameErrors.Inc()
 			s.log.Warn("peer names not published; retrying at the next reconcile", "err", err)
 		} else {
