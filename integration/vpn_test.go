@@ -276,6 +276,79 @@ func TestVPN(t *testing.T) {
 		v.mustEdgectl("peer", "rm", "tablet")
 	})
 
+	t.Run("a failed reload leaves the links as they were", func(t *testing.T) {
+		// wg2 opens, wg3 cannot (edge-probe holds its port), so the
+		// reload fails after wg2 was created: wg2 must be gone again.
+		squat, err := l.Start(lab.NodeRouter, "udp-51829", []string{bin("edge-probe"), "serve", "-udp", ":51829"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer squat.Stop(5 * time.Second)
+		waitUntil(t, "edge-probe on udp 51829", func() bool {
+			out, _ := v.run(lab.NodeRouter, "ss", "-Hlun", "sport = :51829")
+			return strings.TrimSpace(out) != ""
+		})
+		links := func() string {
+			var names []string
+			for _, line := range strings.Split(v.mustRun(lab.NodeRouter, "ip", "-o", "link", "show"), "\n") {
+				if f := strings.Fields(line); len(f) > 1 {
+					names = append(names, f[1])
+				}
+			}
+			return strings.Join(names, " ")
+		}
+		generation := func() (runner, service int64) {
+			var rows []struct {
+				Status struct {
+					Config struct{ Generation int64 }
+					Detail struct{ Generation int64 }
+				}
+			}
+			if err := json.Unmarshal([]byte(v.mustEdgectl("-o", "json", "status", "vpn")), &rows); err != nil || len(rows) != 1 {
+				t.Fatalf("status: %v %+v", err, rows)
+			}
+			return rows[0].Status.Config.Generation, rows[0].Status.Detail.Generation
+		}
+		withIfaces := func(extra string) string {
+			return strings.Replace(vpnConfig(dir), "  names: {server:", extra+"  names: {server:", 1)
+		}
+		wg2 := `    - {interface: wg2, listen_port: 51822, pool: ["10.102.0.0/24"], endpoint: "192.0.2.1:51822", userspace: true}
+`
+		wg3 := `    - {interface: wg3, listen_port: 51829, pool: ["10.103.0.0/24"], endpoint: "192.0.2.1:51829", userspace: true}
+`
+		before := links()
+		gen, _ := generation()
+		os.WriteFile(v.cfg, []byte(withIfaces(wg2+wg3)), 0o644)
+		if code, out := v.edgectl("reload", "vpn"); code == 0 || !strings.Contains(out, "interface wg3: open wireguard wg3") {
+			t.Errorf("reload with wg3 on a taken port: exit %d %q", code, out)
+		} else {
+			t.Logf("reload with wg3 on a taken port: %s", out)
+		}
+		if after := links(); after != before {
+			t.Errorf("links before the failed reload: %s\nafter: %s", before, after)
+		}
+		if _, err := os.Stat("/var/run/wireguard/wg2.sock"); err == nil {
+			t.Errorf("wg2's UAPI socket outlives the failed reload")
+		}
+		if r, s := generation(); r != gen || s != gen {
+			t.Errorf("after a failed reload: runner generation %d, service %d; want %d for both", r, s, gen)
+		}
+
+		os.WriteFile(v.cfg, []byte(withIfaces(wg2)), 0o644)
+		v.mustEdgectl("reload", "vpn")
+		if got := strings.TrimSpace(v.mustRun(lab.NodeRouter, "wg", "show", "wg2", "listen-port")); got != "51822" {
+			t.Errorf("wg2 after the reload listens on %q", got)
+		}
+		if r, s := generation(); r != gen+1 || s != gen+1 {
+			t.Errorf("after the reload: runner generation %d, service %d; want %d for both", r, s, gen+1)
+		}
+		os.WriteFile(v.cfg, []byte(vpnConfig(dir)), 0o644)
+		v.mustEdgectl("reload", "vpn")
+		if after := links(); after != before {
+			t.Errorf("links before wg2 came and went: %s\nafter: %s", before, after)
+		}
+	})
+
 	t.Run("duplicates are refused", func(t *testing.T) {
 		if code, out := v.edgectl("peer", "add", "laptop"); code != 1 || !strings.Contains(out, "peer laptop exists") {
 			t.Errorf("second laptop: exit %d %q", code, out)

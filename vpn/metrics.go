@@ -11,6 +11,9 @@ import (
 type metrics struct {
 	changes    *prometheus.CounterVec
 	nameErrors prometheus.Counter
+	// kernelErrors counts what the kernel refused after a commit or at a
+	// reconcile, by what: interface (its settings), peers, access.
+	kernelErrors *prometheus.CounterVec
 }
 
 func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
@@ -21,11 +24,17 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 		nameErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edge_vpn_name_update_errors_total", Help: "DNS updates of peer names that failed (retried at the next reconcile).",
 		}),
+		kernelErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_vpn_kernel_errors_total", Help: "Changes the kernel refused: interface settings, peers, access limits (retried at the next reconcile).",
+		}, []string{"what"}),
 	}
 	for _, op := range []string{"add", "update", "remove"} {
 		m.changes.WithLabelValues(op)
 	}
-	reg.MustRegister(m.changes, m.nameErrors, &peerCollector{s: s})
+	for _, what := range []string{"interface", "peers", "access"} {
+		m.kernelErrors.WithLabelValues(what)
+	}
+	reg.MustRegister(m.changes, m.nameErrors, m.kernelErrors, &peerCollector{s: s})
 	return m
 }
 

@@ -58,7 +58,7 @@ func newNameUpdater(cfg *config.File[Config]) (*nameUpdater, error) {
 }
 
 // fqdn is the peer's DNS name, without the final dot.
-func (u *nameUpdater) fqdn(peer string, _ *config.File[Config]) string {
+func (u *nameUpdater) fqdn(peer string) string {
 	return strings.TrimSuffix(peer+"."+u.sub+"."+u.zone, ".")
 }
 
@@ -77,14 +77,14 @@ func (u *nameUpdater) send(m *mdns.Msg) error {
 
 // sync publishes every peer's addresses, replacing what the names had,
 // in one update.
-func (u *nameUpdater) sync(peers []storedPeer, cfg *config.File[Config]) error {
+func (u *nameUpdater) sync(peers []storedPeer) error {
 	if len(peers) == 0 {
 		return nil
 	}
 	m := new(mdns.Msg)
 	m.SetUpdate(u.zone)
 	for _, p := range peers {
-		name := mdns.Fqdn(u.fqdn(p.Name, cfg))
+		name := mdns.Fqdn(u.fqdn(p.Name))
 		m.RemoveRRset([]mdns.RR{&mdns.A{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeA, Class: mdns.ClassINET}},
 			&mdns.AAAA{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeAAAA, Class: mdns.ClassINET}}})
 		m.Insert(addrRRs(name, p.Addresses, u.ttl))
@@ -93,10 +93,10 @@ func (u *nameUpdater) sync(peers []storedPeer, cfg *config.File[Config]) error {
 }
 
 // remove deletes a peer's name.
-func (u *nameUpdater) remove(peer string, cfg *config.File[Config]) error {
+func (u *nameUpdater) remove(peer string) error {
 	m := new(mdns.Msg)
 	m.SetUpdate(u.zone)
-	name := mdns.Fqdn(u.fqdn(peer, cfg))
+	name := mdns.Fqdn(u.fqdn(peer))
 	m.RemoveName([]mdns.RR{&mdns.ANY{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeANY, Class: mdns.ClassANY}}})
 	return u.send(m)
 }

@@ -275,12 +275,7 @@ func (s *Service) removePeer(ctx context.Context, name, by string) (ctlapi.VPNPe
 	if _, err := s.peers.Delete(ctx, name); err != nil {
 		return ctlapi.VPNPeer{}, err
 	}
-	if s.names != nil {
-		if err := s.names.remove(p.Name, s.cfg); err != nil {
-			s.namesDirty = true
-			s.log.Warn("peer name not removed from DNS", "peer", name, "err", err)
-		}
-	}
+	s.unpublishName(p.Name)
 	s.metrics.changes.WithLabelValues("remove").Inc()
 	s.log.Info("peer removed", "peer", name, "by", by)
 	return s.apiPeer(p, nil), nil
@@ -327,23 +322,19 @@ func (s *Service) updatePeer(ctx context.Context, req ctlapi.VPNPeerUpdate, by s
 			return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusBadRequest, "invalid peer name %q; %s", req.Rename, peerNameRule)
 		}
 		p.Name = req.Rename
-		ops := []store.Op{store.DeleteOp("peers/"+old.Name, store.IfModRev(modRev))}
+		ops := []store.Op{store.DeleteOp(peersPrefix+old.Name, store.IfModRev(modRev))}
 		b, err := json.Marshal(p)
 		if err != nil {
 			return ctlapi.VPNPeer{}, err
 		}
-		put := store.PutOp("peers/"+p.Name, b, store.IfModRev(0))
+		put := store.PutOp(peersPrefix+p.Name, b, store.IfModRev(0))
 		if _, err := s.store.Apply(ctx, append(ops, put)...); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusConflict, "peer %s exists; choose another name", p.Name)
 			}
 			return ctlapi.VPNPeer{}, err
 		}
-		if s.names != nil {
-			if err := s.names.remove(old.Name, s.cfg); err != nil {
-				s.log.Warn("old peer name not removed from DNS", "peer", old.Name, "err", err)
-			}
-		}
+		s.unpublishName(old.Name)
 		s.namesDirty = true
 	} else if _, err := s.peers.Put(ctx, p.Name, p, store.IfModRev(modRev)); err != nil {
 		return ctlapi.VPNPeer{}, err
@@ -429,7 +420,7 @@ func (s *Service) apiPeer(p storedPeer, st map[string]wireguard.PeerStatus) ctla
 		out.Access = append(out.Access, a.String())
 	}
 	if s.names != nil {
-		out.DNSName = s.names.fqdn(p.Name, s.cfg)
+		out.DNSName = s.names.fqdn(p.Name)
 	}
 	if !p.Expires.IsZero() {
 		t := p.Expires

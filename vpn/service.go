@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -34,41 +33,37 @@ var Spec = daemon.Spec[Config]{
 	Cleanup:  Cleanup,
 }
 
-// device is what the service needs of a WireGuard device (a
-// *wireguard.Device).
-type device interface {
-	Name() string
-	Kind() string
-	Fallback() string
-	PublicKey() wireguard.Key
-	ListenPort() int
-	Reconfigure(wireguard.Options) error
-	SetPeers([]wireguard.Peer) (wireguard.Changes, error)
-	Peers() ([]wireguard.PeerStatus, error)
-	Close() error
-}
-
-// openDevice opens a device; tests replace it.
-var openDevice = func(o wireguard.Options) (device, error) { return wireguard.Open(o) }
-
 // Service is the running edge-vpn.
 type Service struct {
 	log     *slog.Logger
 	env     daemon.Env
+	faults  *daemon.Faults
+	host    host
 	store   store.Store
 	peers   *store.Collection[storedPeer]
 	metrics *metrics
 	ready   chan struct{}
 	now     func() time.Time
+	// retick tells Run that a committed config may have a new
+	// vpn.reconcile interval.
+	retick chan struct{}
 
 	// mu guards the fields below, the registry's changes and the devices.
-	mu     sync.Mutex
-	cfg    *config.File[Config]
-	ifaces map[string]*iface
-	names  *nameUpdater
-	acl    *aclTable
-	// namesDirty says a DNS update failed; the next reconcile retries.
+	// A reload holds it from the start of its Prepare to the end of its
+	// Commit or Abort, so that nobody sees a prepared config half in
+	// place.
+	mu  sync.Mutex
+	cfg *config.File[Config]
+	// generation is the runner's config generation of cfg.
+	generation int64
+	ifaces     map[string]*iface
+	names      namePublisher
+	// namesDirty says the names must be published again (a change, or a
+	// DNS update that failed); unpublish holds names to remove from DNS
+	// (a removed peer whose removal failed, a static peer the config
+	// dropped). The next reconcile retries both.
 	namesDirty bool
+	unpublish  map[string]bool
 }
 
 // iface is one WireGuard interface: its config, its device and its pool.
@@ -76,329 +71,131 @@ type iface struct {
 	cfg    Interface
 	dev    device
 	key    wireguard.Key
+	opts   wireguard.Options
 	pool   []netip.Prefix
 	router []netip.Addr
+	// pending says the device may not have opts yet: a commit asked for
+	// them, or applying them failed; the next push applies them.
+	pending bool
 }
 
-// New opens the state store and reads (or makes) each interface's key.
-// Devices are created by Run.
+// New opens the state store, then prepares the config as a reload does
+// (keys read or made, every interface opened, static peers registered)
+// and commits it as generation 1. A failed New has closed what it opened.
 func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], error) {
-	st, err := store.OpenBolt(env.StateDir+"/state.db", store.BoltOptions{})
+	return newService(env, cfg, systemHost(env.Log))
+}
+
+func newService(env daemon.Env, cfg *config.File[Config], h host) (*Service, error) {
+	if err := env.Faults.Step("open store"); err != nil {
+		return nil, err
+	}
+	st, err := store.OpenBolt(filepath.Join(env.StateDir, "state.db"), store.BoltOptions{})
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{
 		log:    env.Log,
 		env:    env,
+		faults: env.Faults,
+		host:   h,
 		store:  st,
-		peers:  store.NewCollection[storedPeer](st, "peers/"),
+		peers:  store.NewCollection[storedPeer](st, peersPrefix),
 		ready:  make(chan struct{}),
-		now:    time.Now,
-		cfg:    cfg,
+		now:    h.now,
+		retick: make(chan struct{}, 1),
 		ifaces: map[string]*iface{},
 		// Publish every name once at start: the DNS server may have lost
 		// them, or missed a change while edge-vpn was down.
 		namesDirty: true,
+		unpublish:  map[string]bool{},
 	}
-	for i := range cfg.Section.WireGuard {
-		if _, err := s.interfaceKey(&cfg.Section.WireGuard[i]); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
-	if s.names, err = newNameUpdater(cfg); err != nil {
+	s.metrics = newMetrics(s, env.Metrics)
+	c, err := s.Prepare(cfg, daemon.Request{Reason: "start"})
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	s.metrics = newMetrics(s, env.Metrics)
+	c.Apply(1)
 	return s, nil
 }
 
 var _ daemon.Service[Config] = (*Service)(nil)
 
-// interfaceKey reads the interface's private key, or makes one and keeps
-// it in the state directory.
-func (s *Service) interfaceKey(w *Interface) (wireguard.Key, error) {
-	path := w.PrivateKeyFile
-	if path == "" {
-		path = filepath.Join(s.env.StateDir, w.Interface+".key")
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			k, err := wireguard.GeneratePrivateKey()
-			if err != nil {
-				return wireguard.Key{}, err
-			}
-			if err := wireguard.WritePrivateKeyFile(path, k); err != nil {
-				return wireguard.Key{}, fmt.Errorf("interface %s: %w", w.Interface, err)
-			}
-			s.log.Info("made a private key for the interface", "interface", w.Interface, "path", path, "public_key", k.PublicKey())
-			return k, nil
-		}
-	}
-	k, err := wireguard.ReadPrivateKeyFile(path)
-	if err != nil {
-		return wireguard.Key{}, fmt.Errorf("interface %s: %w", w.Interface, err)
-	}
-	return k, nil
-}
+// peersPrefix is where the registry keeps peers, one key per name.
+const peersPrefix = "peers/"
 
-// Ready is closed once every interface is up and reconciled.
+// Ready is closed once Run runs: New has brought every interface up and
+// in line with the registry.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
 
-// Run creates the interfaces, brings the registry in line with the config
-// (static peers) and the devices in line with the registry, then does so
-// again on every tick until ctx ends. On stop the interfaces go away with
-// the process (embedded) or stay (kernel); peers and addresses stay in the
-// store either way.
+// Run keeps the devices in line with the registry (and disables expired
+// peers) on every tick of vpn.reconcile until ctx ends. On stop the
+// interfaces go away with the process (embedded) or stay (kernel); peers
+// and addresses stay in the store either way.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.store.Close()
-	s.mu.Lock()
-	err := s.applyConfig(ctx, s.cfg, true)
-	s.mu.Unlock()
-	if err != nil {
-		s.closeDevices()
-		return err
-	}
+	defer s.closeDevices()
 	close(s.ready)
-	tick := time.NewTicker(s.cfg.Section.Reconcile.D())
-	defer tick.Stop()
+	every := s.interval()
+	tick, stop := s.host.ticker(every)
+	defer func() { stop() }()
 	for {
 		select {
 		case <-ctx.Done():
-			s.closeDevices()
 			return nil
-		case <-tick.C:
-			s.mu.Lock()
-			if err := s.reconcile(ctx, "tick"); err != nil {
-				s.log.Error("reconcile", "err", err)
+		case <-s.retick:
+			if d := s.interval(); d != every {
+				stop()
+				every = d
+				tick, stop = s.host.ticker(every)
 			}
-			s.mu.Unlock()
+		case <-tick:
+			s.tick(ctx)
 		}
 	}
+}
+
+// tick is one periodic reconcile.
+func (s *Service) tick(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.reconcile(ctx, "tick"); err != nil {
+		s.log.Error("reconcile", "err", err)
+	}
+}
+
+func (s *Service) interval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Section.Reconcile.D()
 }
 
 func (s *Service) closeDevices() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for name, in := range s.ifaces {
-		if in.dev.Kind() == "kernel" {
-			continue // kernel links keep serving peers across a restart
+	for _, name := range slices.Sorted(maps.Keys(s.ifaces)) {
+		dev := s.ifaces[name].dev
+		// A kernel link keeps serving peers across a restart.
+		release := dev.Close
+		if dev.Kind() == wireguard.KindKernel {
+			release = dev.Detach
 		}
-		if err := in.dev.Close(); err != nil {
+		if err := release(); err != nil {
 			s.log.Warn("close interface", "interface", name, "err", err)
 		}
 	}
 }
 
-// Prepare implements daemon.Service. It still applies in one step (the
-// commit has nothing left to do): interfaces added, changed or removed,
-// static peers added or removed, access limits rebuilt.
-func (s *Service) Prepare(cfg *config.File[Config], _ daemon.Request) (daemon.Change, error) {
-	return daemon.Change{}, s.reload(cfg)
-}
-
-func (s *Service) reload(cfg *config.File[Config]) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range cfg.Section.WireGuard {
-		if _, err := s.interfaceKey(&cfg.Section.WireGuard[i]); err != nil {
-			return err
-		}
-	}
-	names, err := newNameUpdater(cfg)
-	if err != nil {
-		return err
-	}
-	if err := s.applyConfig(context.Background(), cfg, false); err != nil {
-		return err
-	}
-	s.names = names
-	s.namesDirty = true
-	return nil
-}
-
-// applyConfig opens or reconfigures the interfaces of cfg, closes the
-// others, registers the static peers and reconciles. The caller holds mu.
-func (s *Service) applyConfig(ctx context.Context, cfg *config.File[Config], start bool) error {
-	// Static peers first: they must fit the registry before anything
-	// changes.
-	if err := s.syncStatic(ctx, cfg); err != nil {
-		return err
-	}
-	want := map[string]bool{}
-	for i := range cfg.Section.WireGuard {
-		w := cfg.Section.WireGuard[i]
-		want[w.Interface] = true
-		key, err := s.interfaceKey(&w)
-		if err != nil {
-			return err
-		}
-		v4, v6 := w.poolPrefixes(&cfg.Site)
-		pool := append(v4, v6...)
-		router := routerAddrs(pool, w.Address)
-		opts := wireguard.Options{Name: w.Interface, ListenPort: w.ListenPort, PrivateKey: key, MTU: w.MTU,
-			FirewallMark: w.FirewallMark, Userspace: w.Userspace, Log: s.log.With("interface", w.Interface)}
-		for _, a := range router {
-			for _, p := range pool {
-				if p.Contains(a) {
-					opts.Addresses = append(opts.Addresses, netip.PrefixFrom(a, p.Bits()))
-				}
-			}
-		}
-		if in := s.ifaces[w.Interface]; in != nil {
-			if in.cfg.Userspace != w.Userspace {
-				return fmt.Errorf("vpn.wireguard[%d].userspace: changes only on restart", i)
-			}
-			if err := in.dev.Reconfigure(opts); err != nil {
-				return fmt.Errorf("interface %s: %w", w.Interface, err)
-			}
-			in.cfg, in.key, in.pool, in.router = w, key, pool, router
-			continue
-		}
-		dev, err := openDevice(opts)
-		if err != nil {
-			return fmt.Errorf("interface %s: %w", w.Interface, err)
-		}
-		if why := dev.Fallback(); why != "" {
-			s.log.Warn("the kernel has no WireGuard; using the embedded wireguard-go", "interface", w.Interface, "reason", why)
-		}
-		s.log.Info("interface up", "interface", w.Interface, "kind", dev.Kind(), "listen_port", dev.ListenPort(), "public_key", dev.PublicKey())
-		s.ifaces[w.Interface] = &iface{cfg: w, dev: dev, key: key, pool: pool, router: router}
-	}
-	for name, in := range s.ifaces {
-		if !want[name] {
-			if err := in.dev.Close(); err != nil {
-				s.log.Warn("close interface", "interface", name, "err", err)
-			}
-			delete(s.ifaces, name)
-			s.log.Info("interface removed", "interface", name)
-		}
-	}
-	s.cfg = cfg
-	if s.acl == nil {
-		s.acl = newACLTable(s.log)
-	}
-	return s.reconcile(ctx, map[bool]string{true: "start", false: "reload"}[start])
-}
-
-// syncStatic makes the registry hold the config's static peers (keeping
-// the addresses they had) and no static peer the config dropped. The
-// caller holds mu.
-func (s *Service) syncStatic(ctx context.Context, cfg *config.File[Config]) error {
-	items, _, err := s.peers.List(ctx)
-	if err != nil {
-		return fmt.Errorf("read peers: %w", err)
-	}
-	stored := map[string]storedPeer{}
-	for _, it := range items {
-		stored[it.Name] = it.Value
-	}
-	declared := map[string]bool{}
-	for i := range cfg.Section.WireGuard {
-		w := &cfg.Section.WireGuard[i]
-		v4, v6 := w.poolPrefixes(&cfg.Site)
-		pool := append(v4, v6...)
-		for j, sp := range w.Peers {
-			declared[sp.Name] = true
-			old, exists := stored[sp.Name]
-			if exists && !old.Static {
-				return fmt.Errorf("vpn.wireguard[%d].peers[%d]: peer name %q is taken by a peer added at run time; remove or rename that one first (edgectl peer rename %s NEW)", i, j, sp.Name, sp.Name)
-			}
-			p := storedPeer{Name: sp.Name, Interface: w.Interface, PublicKey: sp.PublicKey, Group: sp.Group,
-				Keepalive: sp.Keepalive.D(), Enabled: true, Static: true, Created: s.now().UTC(), By: "config"}
-			if exists {
-				p.Created, p.LastSeen = old.Created, old.LastSeen
-			}
-			if sp.Endpoint != "" {
-				p.Endpoint, _ = netip.ParseAddrPort(sp.Endpoint)
-			}
-			for _, r := range sp.Routes {
-				ps, _ := r.Prefixes(&cfg.Site)
-				p.Routes = append(p.Routes, ps...)
-			}
-			switch {
-			case len(sp.Addresses) > 0:
-				p.Addresses = sp.Addresses
-			case exists && old.Interface == w.Interface:
-				p.Addresses = old.Addresses
-			default:
-				used := usedAddrs(stored, "")
-				addrs, err := allocate(pool, routerAddrs(pool, w.Address), used)
-				if err != nil {
-					return fmt.Errorf("vpn.wireguard[%d].peers[%d]: %w", i, j, err)
-				}
-				p.Addresses = addrs
-			}
-			if owner := clash(stored, p); owner != "" {
-				return fmt.Errorf("vpn.wireguard[%d].peers[%d]: %s", i, j, owner)
-			}
-			if exists && samePeer(old, p) {
-				continue
-			}
-			if _, err := s.peers.Put(ctx, p.Name, p); err != nil {
-				return fmt.Errorf("store peer %s: %w", p.Name, err)
-			}
-			stored[p.Name] = p
-		}
-	}
-	for name, p := range stored {
-		if p.Static && !declared[name] {
-			if _, err := s.peers.Delete(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("remove peer %s: %w", name, err)
-			}
-			delete(stored, name)
-			s.namesDirty = true
-		}
-	}
-	return nil
-}
-
-func samePeer(a, b storedPeer) bool {
-	return a.Interface == b.Interface && a.PublicKey == b.PublicKey && slices.Equal(a.Addresses, b.Addresses) &&
-		slices.Equal(a.Routes, b.Routes) && a.Group == b.Group && a.Keepalive == b.Keepalive && a.Endpoint == b.Endpoint
-}
-
-// usedAddrs is every address a stored peer holds, but except's.
-func usedAddrs(stored map[string]storedPeer, except string) map[netip.Addr]string {
-	used := map[netip.Addr]string{}
-	for name, p := range stored {
-		if name == except {
-			continue
-		}
-		for _, a := range p.Addresses {
-			used[a] = name
-		}
-	}
-	return used
-}
-
-// clash says what p's key or addresses collide with, or "".
-func clash(stored map[string]storedPeer, p storedPeer) string {
-	for name, o := range stored {
-		if name == p.Name {
-			continue
-		}
-		if o.PublicKey == p.PublicKey {
-			return fmt.Sprintf("public key %s is already peer %s's", p.PublicKey, name)
-		}
-		for _, a := range p.Addresses {
-			if slices.Contains(o.Addresses, a) {
-				return fmt.Sprintf("address %s is already peer %s's", a, name)
-			}
-		}
-	}
-	return ""
-}
-
-// reconcile disables expired peers, makes every device hold exactly the
-// active peers of the registry, rebuilds the access table, and publishes
-// names when they changed. The caller holds mu.
+// reconcile disables expired peers, pushes the registry to the devices
+// and the access table, notes handshakes, and publishes names when they
+// changed. The caller holds mu.
 func (s *Service) reconcile(ctx context.Context, why string) error {
 	items, _, err := s.peers.List(ctx)
 	if err != nil {
 		return fmt.Errorf("read peers: %w", err)
 	}
 	now := s.now()
-	byIface := map[string][]wireguard.Peer{}
 	var all []storedPeer
 	var errs []error
 	for _, it := range items {
@@ -412,6 +209,25 @@ func (s *Service) reconcile(ctx context.Context, why string) error {
 			}
 		}
 		all = append(all, p)
+	}
+	if err := s.push(all, s.accessRules(all, now), why); err != nil {
+		errs = append(errs, err)
+	}
+	s.noteHandshakes(ctx, items)
+	s.publishNames(all)
+	return errors.Join(errs...)
+}
+
+// push makes the kernel hold peers: every device its settings (where a
+// commit or a failure left them pending) and exactly its active peers,
+// and the access table rules. What the kernel refuses is counted in
+// edge_vpn_kernel_errors_total and returned; the next reconcile tries
+// again. The caller holds mu.
+func (s *Service) push(peers []storedPeer, rules []aclRule, why string) error {
+	now := s.now()
+	var errs []error
+	byIface := map[string][]wireguard.Peer{}
+	for _, p := range peers {
 		in := s.ifaces[p.Interface]
 		if in == nil || !p.active(now) {
 			continue
@@ -423,9 +239,19 @@ func (s *Service) reconcile(ctx context.Context, why string) error {
 		}
 		byIface[p.Interface] = append(byIface[p.Interface], dp)
 	}
-	for name, in := range s.ifaces {
+	for _, name := range slices.Sorted(maps.Keys(s.ifaces)) {
+		in := s.ifaces[name]
+		if in.pending {
+			if err := in.dev.Reconfigure(in.opts); err != nil {
+				s.metrics.kernelErrors.WithLabelValues("interface").Inc()
+				errs = append(errs, fmt.Errorf("interface %s: %w", name, err))
+			} else {
+				in.pending = false
+			}
+		}
 		ch, err := in.dev.SetPeers(byIface[name])
 		if err != nil {
+			s.metrics.kernelErrors.WithLabelValues("peers").Inc()
 			errs = append(errs, fmt.Errorf("interface %s: %w", name, err))
 			continue
 		}
@@ -433,19 +259,54 @@ func (s *Service) reconcile(ctx context.Context, why string) error {
 			s.log.Info("peers reconciled", "interface", name, "why", why, "added", ch.Added, "updated", ch.Updated, "removed", ch.Removed)
 		}
 	}
-	if err := s.acl.apply(s.accessRules(all, now)); err != nil {
+	if err := s.host.access.apply(rules); err != nil {
+		s.metrics.kernelErrors.WithLabelValues("access").Inc()
 		errs = append(errs, fmt.Errorf("access table: %w", err))
 	}
-	s.noteHandshakes(ctx, items)
-	if s.namesDirty && s.names != nil {
-		if err := s.names.sync(all, s.cfg); err != nil {
-			s.metrics.nameErrors.Inc()
-			s.log.Warn("peer names not published; retrying at the next reconcile", "err", err)
-		} else {
-			s.namesDirty = false
-		}
-	}
 	return errors.Join(errs...)
+}
+
+// publishNames removes the names waiting to go and, when names changed,
+// publishes every peer's. A failed update is logged and counted; the next
+// reconcile retries it. The caller holds mu.
+func (s *Service) publishNames(peers []storedPeer) {
+	if s.names == nil {
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.unpublish)) {
+		if slices.ContainsFunc(peers, func(p storedPeer) bool { return p.Name == name }) {
+			delete(s.unpublish, name) // back in the registry: sync replaces it
+			continue
+		}
+		if err := s.names.remove(name); err != nil {
+			s.metrics.nameErrors.Inc()
+			s.log.Warn("peer name not removed from DNS; retrying at the next reconcile", "peer", name, "err", err)
+			continue
+		}
+		delete(s.unpublish, name)
+	}
+	if !s.namesDirty {
+		return
+	}
+	if err := s.names.sync(peers); err != nil {
+		s.metrics.nameErrors.Inc()
+		s.log.Warn("peer names not published; retrying at the next reconcile", "err", err)
+		return
+	}
+	s.namesDirty = false
+}
+
+// unpublishName removes a peer's name from DNS now, or at a later
+// reconcile if that fails. The caller holds mu.
+func (s *Service) unpublishName(name string) {
+	if s.names == nil {
+		return
+	}
+	if err := s.names.remove(name); err != nil {
+		s.unpublish[name] = true
+		s.metrics.nameErrors.Inc()
+		s.log.Warn("peer name not removed from DNS; retrying at the next reconcile", "peer", name, "err", err)
+	}
 }
 
 // noteHandshakes writes each peer of items (as reconcile read them) its
@@ -468,7 +329,7 @@ func (s *Service) noteHandshakes(ctx context.Context, items []store.Item[storedP
 func (s *Service) Status() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ctlapi.VPNStatus{}
+	st := ctlapi.VPNStatus{Generation: s.generation}
 	items, _, _ := s.peers.List(context.Background())
 	for _, name := range slices.Sorted(maps.Keys(s.ifaces)) {
 		in := s.ifaces[name]

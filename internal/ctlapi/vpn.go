@@ -100,6 +100,9 @@ type VPNPeerConfig struct {
 
 // VPNStatus is edge-vpn's status detail.
 type VPNStatus struct {
+	// Generation is the config generation the service runs: the one the
+	// runner committed last.
+	Generation int64          `json:"generation"`
 	Interfaces []VPNInterface `json:"interfaces"`
 }
 

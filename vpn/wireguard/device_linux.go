@@ -30,6 +30,7 @@ type Device struct {
 	kind      string
 	fallback  string
 	userspace bool // Options.Userspace as given to Open
+	adopted   bool // Open found the kernel link instead of creating it
 	client    *wgctrl.Client
 	emb       *embedded // nil for a kernel device
 	pub       Key
@@ -63,6 +64,7 @@ func Open(opts Options) (*Device, error) {
 	switch {
 	case link != nil && link.Type() == "wireguard" && !opts.Userspace:
 		d.kind = KindKernel
+		d.adopted = true
 	case link != nil && link.Type() == "wireguard":
 		return nil, fmt.Errorf("open wireguard %s: a kernel WireGuard link of that name exists and Userspace is set; remove it first", name)
 	case link != nil:
@@ -267,6 +269,10 @@ func (d *Device) Kind() string { return d.kind }
 // device and where Userspace was set.
 func (d *Device) Fallback() string { return d.fallback }
 
+// Adopted reports whether Open adopted an existing kernel link (one an
+// earlier run left serving) rather than creating the interface.
+func (d *Device) Adopted() bool { return d.adopted }
+
 // PublicKey returns the device's public key.
 func (d *Device) PublicKey() Key {
 	d.mu.Lock()
@@ -371,6 +377,22 @@ func (d *Device) Close() error {
 	d.closed = true
 	if err := d.shutdown(true); err != nil {
 		return fmt.Errorf("close wireguard %s: %w", d.name, err)
+	}
+	return nil
+}
+
+// Detach releases the device's handles and leaves a kernel link in place,
+// peers and all, for a later Open to adopt; an embedded device cannot
+// outlive its process and is removed as by Close.
+func (d *Device) Detach() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if err := d.shutdown(false); err != nil {
+		return fmt.Errorf("detach wireguard %s: %w", d.name, err)
 	}
 	return nil
 }

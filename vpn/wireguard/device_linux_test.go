@@ -32,7 +32,7 @@ import (
 const helperEnv = "EDGE_WGTEST_HELPER"
 
 type helperRequest struct {
-	Op    string // open, reconfigure, setpeers, peers, close, remove
+	Op    string // open, reconfigure, setpeers, peers, close, detach, remove
 	Opts  Options
 	Peers []Peer
 	Name  string
@@ -42,6 +42,7 @@ type helperResponse struct {
 	Err       string
 	Kind      string
 	Fallback  string
+	Adopted   bool
 	Port      int
 	PublicKey Key
 	Changes   Changes
@@ -94,6 +95,8 @@ func TestHelperProcess(t *testing.T) {
 			resp.Peers, err = d.Peers()
 		case "close":
 			err = d.Close()
+		case "detach":
+			err = d.Detach()
 		case "remove":
 			err = Remove(req.Name)
 		default:
@@ -103,7 +106,7 @@ func TestHelperProcess(t *testing.T) {
 			resp.Err = err.Error()
 		}
 		if d != nil {
-			resp.Kind, resp.Fallback = d.Kind(), d.Fallback()
+			resp.Kind, resp.Fallback, resp.Adopted = d.Kind(), d.Fallback(), d.Adopted()
 			resp.Port, resp.PublicKey = d.ListenPort(), d.PublicKey()
 		}
 		if err := enc.Encode(resp); err != nil {
@@ -595,6 +598,24 @@ func TestKernelFallback(t *testing.T) {
 		t.Errorf("wgedge2 still exists after Close:\n%s", out)
 	}
 	socketGone(t, "wgedge2")
+}
+
+// TestDetachUserspace: an embedded device cannot outlive its process, so
+// Detach removes it as Close does; it was created, not adopted.
+func TestDetachUserspace(t *testing.T) {
+	ns := nettest.NewNS(t, "edge-wgtest", "wg", "wireguard-go")
+	h := startHelper(t, ns)
+	key := mustKey(t, GeneratePrivateKey)
+	resp := h.mustCall(helperRequest{Op: "open", Opts: Options{Name: "wgedge5", PrivateKey: key, Userspace: true}})
+	if resp.Adopted {
+		t.Errorf("a new userspace device says it was adopted")
+	}
+	h.mustCall(helperRequest{Op: "detach"})
+	if out, err := ns.Try("", "ip", "link", "show", "wgedge5"); err == nil {
+		t.Errorf("wgedge5 exists after Detach:\n%s", out)
+	}
+	socketGone(t, "wgedge5")
+	h.mustCall(helperRequest{Op: "detach"}) // a second Detach does nothing
 }
 
 func TestOpenPortInUse(t *testing.T) {

@@ -25,6 +25,9 @@ func (d *Device) Kind() string { return "" }
 // Fallback returns "".
 func (d *Device) Fallback() string { return "" }
 
+// Adopted returns false.
+func (d *Device) Adopted() bool { return false }
+
 // PublicKey returns the zero key.
 func (d *Device) PublicKey() Key { return Key{} }
 
@@ -42,6 +45,9 @@ func (d *Device) Peers() ([]PeerStatus, error) { return nil, errUnsupported }
 
 // Close returns an error: this package supports only Linux.
 func (d *Device) Close() error { return errUnsupported }
+
+// Detach returns an error: this package supports only Linux.
+func (d *Device) Detach() error { return errUnsupported }
 
 // Remove returns an error: this package supports only Linux.
 func Remove(name string) error { return errUnsupported }
