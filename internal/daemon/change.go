@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// Change is a prepared reload. The runner calls Commit once Prepare has
-// succeeded; Abort is for a caller that prepared and then decided not to
-// commit: a service whose later part failed to prepare (see Parts), or a
-// test.
+// Change is a prepared reload. Exactly one of Commit and Abort follows a
+// successful Prepare, always, so a service may hold a lock from Prepare
+// until then. The runner commits; Abort is for a caller that prepared and
+// then decided not to commit: a service whose later part failed to
+// prepare (see Parts), or a test.
 type Change struct {
 	// Commit puts the prepared runtime in place as config generation
 	// gen. It cannot fail: everything that can was done by Prepare. Nil

@@ -37,10 +37,13 @@ type Service[T any] interface {
 	Run(ctx context.Context) error
 	// Prepare is the first half of a reload: it checks cfg (restart-only
 	// settings included) and builds and opens everything the new runtime
-	// needs, with no side effect anyone can see: nothing served, written
-	// to the store or programmed into the kernel changes. It returns the
-	// Change that puts the result in place or releases it. On error it
-	// has released what it opened and the old runtime keeps serving.
+	// needs, with no side effect anyone can see: nothing served or
+	// programmed into the kernel changes. A store write that must happen
+	// for the commit not to fail is done last, in one transaction, and
+	// undone by Abort; the service keeps it from its readers until Commit.
+	// It returns the Change that puts the result in place or releases it.
+	// On error it has released (and undone) everything, and the old
+	// runtime keeps serving exactly as before.
 	Prepare(cfg *config.File[T], req Request) (Change, error)
 }
 
@@ -317,17 +320,25 @@ func (r *runner[T]) reload(req Request) (int64, error) {
 	if err == nil {
 		change, err = r.svc.Prepare(cfg, req)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.failures++
 		r.lastErr = err.Error()
 		r.metrics.reloads.WithLabelValues("failure").Inc()
 		r.log.Error("reload failed; the previous config keeps running", "err", err, "by", req.Reason)
 		return r.generation, err
 	}
-	r.generation++
-	change.Apply(r.generation)
+	// The commit runs outside mu, so that a status request does not wait
+	// for it (edge-vpn's publishes names); reloadMu keeps the generation
+	// ours until it is recorded.
+	r.mu.Lock()
+	gen := r.generation + 1
+	r.mu.Unlock()
+	change.Apply(gen)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.generation = gen
 	r.cfg = cfg
 	r.loaded = time.Now()
 	r.lastErr = ""
