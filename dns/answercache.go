@@ -133,14 +133,20 @@ func (c *answerCache) answer(pkt []byte, src, dst netip.Addr, inside bool, rt *s
 	return buf, e
 }
 
-// store keeps the packed reply to a query.
-func (c *answerCache) store(pkt []byte, w *udpWriter, rt *snapshot) {
-	k, _, ok := parseKey(pkt, w.src, w.dst, containsAddr(rt.inside, w.src), rt)
-	if !ok || len(w.packed) < 12 || w.counter == nil {
+// store keeps packed, the reply to the query pkt from src to dst (name
+// lower-cased and qtype are its question's), as c allows; rt is the
+// runtime that answered.
+func (c *answerCache) store(pkt []byte, src, dst netip.Addr, packed []byte, name string, qtype uint16, ca cacheability, rt *snapshot) {
+	k, _, ok := parseKey(pkt, src, dst, containsAddr(rt.inside, src), rt)
+	if !ok || !ca.ok || len(packed) < 12 || ca.counter == nil {
 		return
 	}
-	reply := append([]byte(nil), w.packed...)
+	reply := append([]byte(nil), packed...)
 	reply[0], reply[1] = 0, 0
+	var expires time.Time
+	if ca.ttl > 0 {
+		expires = time.Now().Add(ca.ttl)
+	}
 	sh := c.shard(&k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -148,15 +154,15 @@ func (c *answerCache) store(pkt []byte, w *udpWriter, rt *snapshot) {
 		clear(sh.m) // simple and bounded; hot names come back at once
 	}
 	e := sh.m[k]
-	if w.geoScope < 0 || k.ecs != "" {
-		sh.m[k] = &cacheEntry{reply: reply, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, view: w.view, expires: w.expires}
+	if ca.scope < 0 || k.ecs != "" {
+		sh.m[k] = &cacheEntry{reply: reply, counter: ca.counter, name: name, qtype: qtype, zone: ca.zone, view: ca.view, expires: expires}
 		return
 	}
 	if e == nil || !e.geo {
-		e = &cacheEntry{geo: true, counter: w.counter, name: w.qname, qtype: w.qtype, zone: w.zone, view: w.view, byPrefix: map[netip.Prefix][]byte{}}
+		e = &cacheEntry{geo: true, counter: ca.counter, name: name, qtype: qtype, zone: ca.zone, view: ca.view, byPrefix: map[netip.Prefix][]byte{}}
 		sh.m[k] = e
 	}
-	p, err := w.src.Prefix(w.geoScope)
+	p, err := src.Prefix(ca.scope)
 	if err != nil {
 		return
 	}
@@ -165,9 +171,9 @@ func (c *answerCache) store(pkt []byte, w *udpWriter, rt *snapshot) {
 		e.lens = e.lens[:0]
 	}
 	e.byPrefix[p] = reply
-	if !containsInt(e.lens, w.geoScope) {
+	if !containsInt(e.lens, ca.scope) {
 		// Longest prefixes first: a more specific answer wins.
-		e.lens = append(e.lens, w.geoScope)
+		e.lens = append(e.lens, ca.scope)
 		for i := len(e.lens) - 1; i > 0 && e.lens[i] > e.lens[i-1]; i-- {
 			e.lens[i], e.lens[i-1] = e.lens[i-1], e.lens[i]
 		}

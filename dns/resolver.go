@@ -53,8 +53,9 @@ func (s *Server) prepareForwarder(cfg forward.Config) (daemon.Change, error) {
 // data or SERVFAIL well before it.
 const resolveTimeout = 5 * time.Second
 
-// resolve answers an inside client's question through the resolver.
-func (s *Server) resolve(w mdns.ResponseWriter, req *mdns.Msg, fwd *forward.Forwarder, proto string, opt *mdns.OPT, view string, start time.Time) {
+// resolve asks the resolver an inside client's question and returns
+// the reply to send, truncated to what the client takes over UDP.
+func (s *Server) resolve(req *mdns.Msg, fwd *forward.Forwarder, proto string, opt *mdns.OPT) *mdns.Msg {
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
 	resp, _ := fwd.Resolve(ctx, req)
@@ -67,10 +68,7 @@ func (s *Server) resolve(w mdns.ResponseWriter, req *mdns.Msg, fwd *forward.Forw
 		}
 	}
 	resp.Truncate(size)
-	if err := w.WriteMsg(resp); err != nil {
-		s.metrics.writeErrors.Inc()
-	}
-	markResolved(w, s.metrics.count(view, req.Question[0].Qtype, resp.Rcode, proto, start), resp, view)
+	return resp
 }
 
 // continueChain appends the resolver's answer for target to resp.

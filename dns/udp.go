@@ -8,7 +8,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
@@ -272,17 +271,21 @@ func (u *udpLoop) slowPath(pkt []byte, addr net.Addr, src, dst netip.Addr, outsi
 			w.tsigStatus = mdns.TsigVerifyWithProvider(pkt, keyring{u.s}, "", false)
 			w.requestMAC = t.MAC
 		}
-		u.s.ServeDNS(w, req)
+		// The cache before the runtime: a commit swaps the runtime and
+		// then the cache, so an answer from an old runtime can only land
+		// in a cache already replaced.
+		cache := u.s.cache.Load()
+		rt := u.s.rt.Load()
+		c := u.s.handle(w, req, "udp", rt)
 		if w.packed == nil {
 			return
 		}
-		rt := u.s.rt.Load()
-		if w.cacheable {
-			u.s.cache.Load().store(pkt, w, rt)
+		if c.ok && w.qname != "" {
+			cache.store(pkt, w.src, w.dst, w.packed, w.qname, w.qtype, c, rt)
 		}
 		reply := w.packed
 		if outside && w.qname != "" {
-			if reply = u.limit(rt, reply, src, w.qname, w.qtype, w.zone, time.Now()); reply == nil {
+			if reply = u.limit(rt, reply, src, w.qname, w.qtype, c.zone, time.Now()); reply == nil {
 				return
 			}
 		}
@@ -319,17 +322,9 @@ type udpWriter struct {
 	src, dst   netip.Addr
 	tsigStatus error
 	requestMAC string
-	// Set by the handler for answers that depend only on the cache key.
-	cacheable bool
-	geoScope  int
-	zone      string
-	view      string
-	// expires bounds how long a resolver answer may be served packed.
-	expires time.Time
 	// qname (lower-cased) and qtype are the question's, for limiting.
-	qname   string
-	qtype   uint16
-	counter prometheus.Counter
+	qname string
+	qtype uint16
 	// packed is the reply, sent once the handler returns (after rate
 	// limiting).
 	packed []byte
@@ -365,34 +360,4 @@ func (w *udpWriter) Write(b []byte) (int, error) {
 func (w *udpWriter) send(b []byte) error {
 	w.packed = b
 	return nil
-}
-
-// markCacheable tells the UDP path that the answer just written depends
-// only on the cache key (and, for geo answers, the client's prefix), and
-// which zone gave it (rate limiting groups errors by zone).
-func markCacheable(w mdns.ResponseWriter, counter prometheus.Counter, geoScope int, zone, view string) {
-	if uw, ok := w.(*udpWriter); ok {
-		uw.cacheable, uw.counter, uw.geoScope, uw.zone, uw.view = true, counter, geoScope, zone, view
-	}
-}
-
-// markResolved lets the UDP path keep a resolver answer for a moment: at
-// most microCache, and never past the shortest TTL in it, so the TTLs a
-// client sees are at most that much too long.
-func markResolved(w mdns.ResponseWriter, counter prometheus.Counter, resp *mdns.Msg, view string) {
-	uw, ok := w.(*udpWriter)
-	if !ok {
-		return
-	}
-	life := microCache
-	for _, sec := range [][]mdns.RR{resp.Answer, resp.Ns} {
-		for _, rr := range sec {
-			life = min(life, time.Duration(rr.Header().Ttl)*time.Second)
-		}
-	}
-	if life <= 0 || resp.Truncated {
-		return
-	}
-	uw.cacheable, uw.counter, uw.geoScope, uw.view = true, counter, -1, view
-	uw.expires = time.Now().Add(life)
 }
