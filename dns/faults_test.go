@@ -341,7 +341,7 @@ func TestReloadFaults(t *testing.T) {
 			t.Errorf("answers after the reload lack %q:\n%s", want, after)
 		}
 	}
-	var st struct{ Generation int64 }
+	var st ctlapi.DNSStatus
 	d.Detail(&st)
 	if run := d.Status().Config.Generation; run != 2 || st.Generation != run {
 		t.Errorf("after the reload: runner generation %d, service generation %d; want 2 and 2", run, st.Generation)
@@ -424,7 +424,7 @@ func TestStartFaults(t *testing.T) {
 	if got := l.answers(); !strings.Contains(got, "www.example.net. A: NOERROR | 192.0.2.11") {
 		t.Errorf("after the start that passed every step: %s", got)
 	}
-	var st struct{ Generation int64 }
+	var st ctlapi.DNSStatus
 	d.Detail(&st)
 	if run := d.Status().Config.Generation; run != 1 || st.Generation != 1 {
 		t.Errorf("after the start: runner generation %d, service generation %d; want 1 and 1", run, st.Generation)

@@ -320,44 +320,6 @@ func (s *Server) checkRestartOnly(cfg Config, req daemon.Request) error {
 	return errors.Join(errs...)
 }
 
-// Status implements daemon.Statuser.
-func (s *Server) Status() any {
-	rt := s.rt.Load()
-	type zoneStatus struct {
-		Name    string `json:"name"`
-		Serial  uint32 `json:"serial"`
-		Inside  bool   `json:"inside,omitempty"`
-		Reverse bool   `json:"reverse,omitempty"`
-	}
-	var zones []zoneStatus
-	for _, z := range rt.set.Zones() {
-		zones = append(zones, zoneStatus{Name: z.Origin, Serial: z.SOA.Serial, Inside: z.Inside, Reverse: z.Generated})
-	}
-	slices.SortFunc(zones, func(a, b zoneStatus) int { return compareStrings(a.Name, b.Name) })
-	var views []string
-	for _, v := range rt.set.Views() {
-		views = append(views, v.Name)
-	}
-	st := map[string]any{"generation": rt.generation, "zones": zones, "views": views, "health": s.health.Status()}
-	if db := s.geo.Load(); db != nil {
-		st["geoip"] = db.Status()
-	}
-	if f := s.fwd.Load(); f != nil {
-		st["resolver"] = f.Status()
-	}
-	return st
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // serialKey makes a zone origin a store name (no slashes in names).
 func serialKey(origin string) string {
 	if origin == "." {
