@@ -32,32 +32,46 @@ import (
 // Server is edge-dns's service: listeners, the current runtime, and the
 // state store of run-time records.
 type Server struct {
-	// Set by New and never changed after it.
-	log      *slog.Logger
+	// Set by New and not changed after it returned; safe to read from any
+	// goroutine without a lock.
+
+	log *slog.Logger
+	// metrics are edge-dns's own series on registry, the runner's
+	// registry, which the GeoIP databases and resolvers prepared by a
+	// reload register on too.
 	metrics  *metrics
 	registry prometheus.Registerer
-	faults   *daemon.Faults
-	store    store.Store
-	records  *store.Collection[storedRecord]
-	serials  *store.Collection[storedSerial]
+	// faults fails prepare steps for tests; nil in production.
+	faults *daemon.Faults
+	// store holds the run-time records and the zone serials; records
+	// and serials are typed views of it.
+	store   store.Store
+	records *store.Collection[storedRecord]
+	serials *store.Collection[storedSerial]
 	// health runs the checks of health-checked records; a commit gives
-	// it the new runtime's targets.
+	// it the new runtime's targets (its methods are safe for concurrent
+	// use).
 	health *health.Checker
-	// fcache is the resolver's cache, kept across reloads.
+	// fcache is the resolver's cache, kept across reloads (safe for
+	// concurrent use; a reload's commit sets its config).
 	fcache *forward.Cache
-	xfr    *transfers
-	// listen is the configured listen list; it changes only on restart.
-	listen  []string
-	limits  LimitsConfig
+	// xfr serves zone transfers and sends NOTIFY; it has its own lock.
+	xfr *transfers
+	// listen and limits are the configured sockets, which change only on
+	// restart (checkRestartOnly).
+	listen []string
+	limits LimitsConfig
+	// servers (TCP) and loops (UDP) are bound by New and served by Run.
 	servers []*mdns.Server
 	loops   []*udpLoop
-	ready   chan struct{}
+	// ready is closed once every TCP server has started.
+	ready chan struct{}
 
-	// What queries read without a lock. A commit (of a reload or a
-	// record change) stores new values; nothing else does, except that
-	// cache is replaced whenever the data behind it changes (a GeoIP
-	// file, a check result).
-	//
+	// Atomic pointers: what queries read without a lock. Only a commit
+	// (of a reload or a record change) stores rt, geo, fwd and qlog;
+	// cache is also replaced whenever the data behind the answers changes
+	// (a GeoIP file, a check result).
+
 	// rt is the runtime queries use, built and swapped in whole.
 	rt atomic.Pointer[snapshot]
 	// geo is the open GeoIP databases, or nil.
@@ -67,20 +81,24 @@ type Server struct {
 	// qlog is the query log, nil when off.
 	qlog atomic.Pointer[queryLog]
 	// cache holds packed answers to repeated UDP questions; it is
-	// replaced whole when the data or the health of a record changes.
+	// replaced whole, never cleared, so an answer stored in a replaced
+	// cache is never served.
 	cache atomic.Pointer[answerCache]
 
 	// buildMu serializes builds (reloads, record changes, updates): it is
 	// held from the start of a prepare until its commit or abort has
 	// finished, so a record change never builds on a runtime that a
-	// reload is about to replace. It guards the fields below.
+	// reload is about to replace. The fields below are guarded by it.
 	buildMu sync.Mutex
-	// geoCfg is geo's config and fwdCfg fwd's, nil when off.
+	// geoCfg is geo's config, nil when off: a reload with the same one
+	// keeps geo.
 	geoCfg *geoip.Config
+	// fwdCfg is fwd's config, nil when off: a reload with the same one
+	// keeps fwd.
 	fwdCfg *forward.Config
 	// given is the serial (and content hash) of each zone at the last
-	// commit. It is what serials are computed from when a write to the
-	// store failed (see prepared.serials).
+	// commit, which serials are computed from when a write to the store
+	// failed (see serialFor).
 	given map[string]storedSerial
 }
 
