@@ -80,9 +80,10 @@ type Server struct {
 	fwd atomic.Pointer[forward.Forwarder]
 	// qlog is the query log, nil when off.
 	qlog atomic.Pointer[queryLog]
-	// cache holds packed answers to repeated UDP questions; it is
-	// replaced whole, never cleared, so an answer stored in a replaced
-	// cache is never served.
+	// cache holds packed answers to repeated UDP questions. It is
+	// replaced whole, never cleared: a reader keeps the cache it loaded
+	// for one batch or one answer, and what it stores in a replaced one
+	// is never served again.
 	cache atomic.Pointer[answerCache]
 
 	// buildMu serializes builds (reloads, record changes, updates): it is
