@@ -249,9 +249,9 @@ func (s *Server) commit(p *prepared, gen int64) {
 // (edge_dns_serial_store_failures_total), the zones keep answering with
 // the new serials, and because given holds them the next prepare neither
 // hands out a lower one nor forgets to store them again. Only a restart
-// before such a retry can lose a serial, and then the clock rule keeps
-// the next one above it unless the serials had run more than the time
-// since ahead of the clock.
+// before that retry forgets a serial given; the clock rule still puts the
+// next one above it, unless changes in quick succession had run the
+// serials ahead of the clock by more than the restart took.
 
 // storedSerials reads every zone's stored serial.
 func (s *Server) storedSerials() (map[string]storedSerial, error) {
