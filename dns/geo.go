@@ -5,6 +5,7 @@ import (
 
 	"github.com/homeedge/edge/dns/geoip"
 	"github.com/homeedge/edge/dns/zone"
+	"github.com/homeedge/edge/internal/daemon"
 )
 
 // locate fills in a location from the GeoIP databases. Its scope is the
@@ -27,40 +28,45 @@ func (s *Server) locate(l *zone.Location) {
 	}
 }
 
-// prepareGeoIP opens the databases of cfg when its config changed, or
-// checks the open ones' files when it did not (a reload is when an
-// operator expects a replaced file to count). It returns the function
-// that puts the result in place, to run once the rest of the rebuild has
-// succeeded, and the one that undoes the preparation otherwise.
-func (s *Server) prepareGeoIP(cfg *geoip.Config) (commit, abort func(), err error) {
+// prepareGeoIP opens the databases of cfg when its config changed. When
+// it did not, the commit checks the open ones' files (a reload is when an
+// operator expects a replaced file to count; a file that does not load
+// is logged and the last good one stays).
+func (s *Server) prepareGeoIP(cfg *geoip.Config) (daemon.Change, error) {
 	old := s.geo.Load()
-	noop := func() {}
 	switch {
 	case cfg == nil:
-		return func() {
+		return daemon.Change{Commit: func(int64) {
 			s.geo.Store(nil)
 			s.geoCfg = nil
 			if old != nil {
 				old.Close()
 			}
-		}, noop, nil
+		}}, nil
 	case old != nil && s.geoCfg != nil && *s.geoCfg == *cfg:
-		if err := old.Reload(); err != nil {
-			s.log.Warn("geoip database not reloaded; the last good one stays", "err", err)
-		}
-		return noop, noop, nil
+		return daemon.Change{Commit: func(int64) {
+			if err := old.Reload(); err != nil {
+				s.log.Warn("geoip database not reloaded; the last good one stays", "err", err)
+			}
+		}}, nil
+	}
+	if err := s.faults.Step("open geoip"); err != nil {
+		return daemon.Change{}, err
 	}
 	db, err := geoip.Open(*cfg, geoip.Options{Log: s.log, Metrics: s.registry, Namespace: "edge_dns"})
 	if err != nil {
-		return nil, nil, fmt.Errorf("dns.geoip: %w", err)
+		return daemon.Change{}, fmt.Errorf("dns.geoip: %w", err)
 	}
 	db.OnChange(func() { s.cache.Store(newAnswerCache(s.metrics.cacheHits)) })
 	c := *cfg
-	return func() {
-		s.geo.Store(db)
-		s.geoCfg = &c
-		if old != nil {
-			old.Close()
-		}
-	}, func() { db.Close() }, nil
+	return daemon.Change{
+		Commit: func(int64) {
+			s.geo.Store(db)
+			s.geoCfg = &c
+			if old != nil {
+				old.Close()
+			}
+		},
+		Abort: func() { db.Close() },
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/homeedge/edge/dns/zone"
 )
@@ -14,96 +15,164 @@ import (
 // (DNS flag day 2020: avoids IP fragmentation).
 const ednsSize = 1232
 
-// ServeDNS implements mdns.Handler: every query and update arrives here.
+// ServeDNS implements mdns.Handler: queries over TCP, and updates and
+// transfers, arrive here. UDP queries come through the UDP loop, which
+// calls handle itself to learn whether it may keep the answer packed.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
-	start := time.Now()
-	rt := s.rt.Load()
-	src, dst := addrOf(w.RemoteAddr()), addrOf(w.LocalAddr())
 	proto := "udp"
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		proto = "tcp"
 	}
+	s.handle(w, req, proto, s.rt.Load())
+}
+
+// handle answers req on w from rt and returns whether and how the
+// answer may be reused (only the UDP loop does).
+func (s *Server) handle(w mdns.ResponseWriter, req *mdns.Msg, proto string, rt *snapshot) cacheability {
+	start := time.Now()
+	src, dst := addrOf(w.RemoteAddr()), addrOf(w.LocalAddr())
 	if req.Response || len(req.Question) != 1 {
 		s.metrics.malformed.Inc()
 		if !req.Response {
 			s.reply(w, new(mdns.Msg).SetRcode(req, mdns.RcodeFormatError), proto, nil)
 		}
-		return
+		return cacheability{}
 	}
 	switch req.Opcode {
 	case mdns.OpcodeQuery:
 	case mdns.OpcodeUpdate:
 		s.update(w, req, rt, src)
-		return
+		return cacheability{}
 	default:
 		resp := new(mdns.Msg).SetRcode(req, mdns.RcodeNotImplemented)
 		s.reply(w, resp, proto, req.IsEdns0())
-		return
+		return cacheability{}
 	}
 
+	q := req.Question[0]
+	opt := req.IsEdns0()
+	if opt != nil && opt.Version() != 0 {
+		// RFC 6891 §6.1.3: BADVERS, with our OPT saying version 0.
+		resp := new(mdns.Msg)
+		resp.SetReply(req)
+		resp.Rcode = mdns.RcodeBadVers
+		resp.SetEdns0(ednsSize, false)
+		w.WriteMsg(resp)
+		s.metrics.count("none", q.Qtype, resp.Rcode, proto, start)
+		return cacheability{}
+	}
+	if q.Qclass == mdns.ClassINET && (q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR) {
+		s.xfr.serve(w, req, rt, src, proto)
+		return cacheability{}
+	}
+	fwd := s.fwd.Load()
+	a := s.answer(rt, req, src, dst, fwd != nil)
+	if a.recurse {
+		resp := s.resolve(req, fwd, proto, opt)
+		if err := w.WriteMsg(resp); err != nil {
+			s.metrics.writeErrors.Inc()
+		}
+		c := resolvedCacheability(resp, a.cache.view)
+		c.counter = s.metrics.count(a.cache.view, q.Qtype, resp.Rcode, proto, start)
+		s.logQuery(src, proto, q, resp.Rcode, a.cache.view, "resolver", start)
+		return c
+	}
+	if a.chase != "" {
+		// A CNAME chain left our zones: finish it for the inside client,
+		// as a resolver in front of us would.
+		s.continueChain(req, a.msg, a.chase, fwd)
+	}
+	s.reply(w, a.msg, proto, opt, a.options...)
+	a.cache.counter = s.metrics.count(a.metricsView, q.Qtype, a.msg.Rcode, proto, start)
+	s.logQuery(src, proto, q, a.msg.Rcode, a.cache.view, a.source, start)
+	return a.cache
+}
+
+// answer is the reply to one query, before the transport sends it, and
+// what the transport may do with it.
+type answer struct {
+	msg *mdns.Msg
+	// options go into the reply's OPT record (the ECS scope).
+	options []mdns.EDNS0
+	// source says how the answer was made, for the query log:
+	// authoritative or refused.
+	source string
+	// metricsView is the view's name as the query metrics count it,
+	// "none" for no view.
+	metricsView string
+	// recurse says the question is for the resolver: msg is unset and
+	// the caller asks it.
+	recurse bool
+	// chase is where a CNAME chain left our zones, for the resolver to
+	// finish; msg holds the chain so far.
+	chase string
+	cache cacheability
+}
+
+// cacheability says whether a packed copy of an answer may answer the
+// same question (the answer cache's key) again, and how.
+type cacheability struct {
+	ok bool
+	// scope is -1 for an answer that does not depend on the client's
+	// address; else the answer holds for every client in the client's
+	// prefix of that length (a GeoIP choice).
+	scope int
+	// ttl, when positive, bounds the life of a packed copy; otherwise it
+	// lives as long as the data (the cache is replaced on any change).
+	ttl time.Duration
+	// zone is the zone that answered, "" for none: rate limiting groups
+	// errors by zone.
+	zone string
+	// view is the view that answered, for the query log.
+	view string
+	// counter counts the answer's queries; the cache counts its hits
+	// there too.
+	counter prometheus.Counter
+}
+
+// answer computes the reply to a query from rt for a client at src
+// asking dst, and its cacheability. It only reads: the zones, the GeoIP
+// databases and the health checks' verdicts. haveResolver says whether
+// a resolver is configured.
+func (s *Server) answer(rt *snapshot, req *mdns.Msg, src, dst netip.Addr, haveResolver bool) answer {
 	q := req.Question[0]
 	opt := req.IsEdns0()
 	resp := new(mdns.Msg)
 	resp.SetReply(req)
 	resp.Compress = true
-	if opt != nil && opt.Version() != 0 {
-		// RFC 6891 §6.1.3: BADVERS, with our OPT saying version 0.
-		resp.Rcode = mdns.RcodeBadVers
-		resp.SetEdns0(ednsSize, false)
-		w.WriteMsg(resp)
-		s.metrics.count("none", q.Qtype, resp.Rcode, proto, start)
-		return
-	}
 	if q.Qclass != mdns.ClassINET {
 		resp.Rcode = mdns.RcodeRefused
-		s.reply(w, resp, proto, opt)
-		s.logQuery(src, proto, q, resp.Rcode, "", "refused", start)
-		markCacheable(w, s.metrics.count("none", q.Qtype, resp.Rcode, proto, start), -1, "", "")
-		return
+		return answer{msg: resp, source: "refused", metricsView: "none", cache: cacheability{ok: true, scope: -1}}
 	}
 	inside := containsAddr(rt.inside, src)
-	if q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR {
-		s.xfr.serve(w, req, rt, src, proto)
-		return
-	}
-
 	view := rt.set.MatchView(src, dst)
 	ecs := clientSubnet(opt)
 	client := &zone.Client{Inside: inside, View: view, Locate: s.locator(src, ecs), Up: rt.up(s.health)}
-	qname := zone.Lower(q.Name)
-	res := rt.set.Lookup(qname, q.Qtype, client)
+	res := rt.set.Lookup(zone.Lower(q.Name), q.Qtype, client)
 	viewName := "none"
 	if view != nil {
 		viewName = view.Name
 	}
-	fwd := s.fwd.Load()
 	if res.Zone == nil {
 		// Not ours. Inside clients asked for recursion get the resolver;
 		// everyone else is refused: never an open resolver.
-		if inside && req.RecursionDesired && fwd != nil {
-			s.resolve(w, req, fwd, proto, opt, viewName, start)
-			s.logQuery(src, proto, q, s.lastRcode(w), viewName, "resolver", start)
-			return
+		if inside && req.RecursionDesired && haveResolver {
+			return answer{recurse: true, metricsView: viewName, cache: cacheability{view: viewName}}
 		}
 		resp.Rcode = mdns.RcodeRefused
-		resp.RecursionAvailable = inside && fwd != nil
-		s.reply(w, resp, proto, opt)
-		s.logQuery(src, proto, q, resp.Rcode, viewName, "refused", start)
-		markCacheable(w, s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start), -1, "", viewName)
-		return
+		resp.RecursionAvailable = inside && haveResolver
+		return answer{msg: resp, source: "refused", metricsView: viewName, cache: cacheability{ok: true, scope: -1, view: viewName}}
 	}
 	resp.Authoritative = !res.Referral
-	resp.RecursionAvailable = inside && fwd != nil
+	resp.RecursionAvailable = inside && haveResolver
 	resp.Rcode = res.Rcode
 	resp.Answer, resp.Ns, resp.Extra = res.Answer, res.Ns, res.Extra
-	cacheable := true
-	if res.Dangling != "" && inside && req.RecursionDesired && fwd != nil {
-		// A CNAME chain left our zones: finish it for the inside client,
-		// as a resolver in front of us would.
-		s.continueChain(req, resp, res.Dangling, fwd)
-		cacheable = false
+	a := answer{msg: resp, source: "authoritative", metricsView: viewName,
+		cache: cacheability{ok: true, scope: res.GeoScope, zone: res.Zone.Origin, view: viewName}}
+	if res.Dangling != "" && inside && req.RecursionDesired && haveResolver {
+		// The resolver's part of the answer has TTLs of its own.
+		a.chase, a.cache.ok = res.Dangling, false
 	}
-	var options []mdns.EDNS0
 	if ecs != nil {
 		// RFC 7871 §7.2.1: the scope says how much of the address the
 		// answer depends on; 0 when it does not depend on it at all.
@@ -112,14 +181,25 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 			scope = min(res.GeoScope, addrBits(ecs.Family))
 		}
 		ecs.SourceScope = uint8(scope)
-		options = append(options, ecs)
+		a.options = append(a.options, ecs)
 	}
-	s.reply(w, resp, proto, opt, options...)
-	counter := s.metrics.count(viewName, q.Qtype, resp.Rcode, proto, start)
-	s.logQuery(src, proto, q, resp.Rcode, viewName, "authoritative", start)
-	if cacheable {
-		markCacheable(w, counter, res.GeoScope, res.Zone.Origin, viewName)
+	return a
+}
+
+// resolvedCacheability lets the UDP loop keep a resolver answer for a
+// moment: at most microCache, and never past the shortest TTL in it, so
+// the TTLs a client sees are at most that much too long.
+func resolvedCacheability(resp *mdns.Msg, view string) cacheability {
+	life := microCache
+	for _, sec := range [][]mdns.RR{resp.Answer, resp.Ns} {
+		for _, rr := range sec {
+			life = min(life, time.Duration(rr.Header().Ttl)*time.Second)
+		}
 	}
+	if life <= 0 || resp.Truncated {
+		return cacheability{view: view}
+	}
+	return cacheability{ok: true, scope: -1, ttl: life, view: view}
 }
 
 // reply adds the OPT record when the query had one (RFC 6891: exactly
@@ -257,12 +337,4 @@ func (s *Server) accept(dh mdns.Header) mdns.MsgAcceptAction {
 		s.metrics.malformed.Inc()
 	}
 	return action
-}
-
-// lastRcode is the rcode of what the handler wrote to w, where known.
-func (s *Server) lastRcode(w mdns.ResponseWriter) int {
-	if uw, ok := w.(*udpWriter); ok && len(uw.packed) >= 4 {
-		return int(uw.packed[3] & 0x0f)
-	}
-	return -1
 }

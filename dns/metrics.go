@@ -24,6 +24,9 @@ type metrics struct {
 	cacheHits   prometheus.Counter
 	dropped     prometheus.Counter
 	limited     *prometheus.CounterVec
+	// serialStoreFailures counts commits whose zone serials could not be
+	// stored.
+	serialStoreFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -86,7 +89,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "edge_dns_rate_limited_total",
 		Help: "UDP answers to outside clients limited: by response rate limiting (slip: sent truncated, drop) or the per-client query limit (query).",
 	}, []string{"action"})
-	reg.MustRegister(m.cacheHits, m.dropped, m.limited)
+	m.serialStoreFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edge_dns_serial_store_failures_total",
+		Help: "Reloads whose new zone serials could not be written to the state store; they are served, and stored with the next change.",
+	})
+	reg.MustRegister(m.cacheHits, m.dropped, m.limited, m.serialStoreFailures)
 	reg.MustRegister(m.queries, m.duration, m.malformed, m.truncated, m.writeErrors, m.zones, m.serial, m.updates, m.transfers, m.notifies, m.records)
 	return m
 }

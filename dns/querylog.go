@@ -3,7 +3,9 @@ package dns
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -37,6 +39,10 @@ func (q *QueryLogConfig) validate(c *config.Checker) {
 // queryLog writes sampled queries as JSON lines.
 type queryLog struct {
 	sample float64
+	path   string
+	// created says openQueryLog made the file, so that discard removes
+	// it again.
+	created bool
 	// mu guards w and f.
 	mu   sync.Mutex
 	f    *os.File
@@ -60,17 +66,47 @@ type queryEntry struct {
 	Micros int64 `json:"duration_us,omitempty"`
 }
 
+// openQueryLog opens cfg's file for appending, creating it if need be;
+// nil when the log is off. Nothing is written until start: a reload
+// opens the new log in its prepare and starts it in its commit, or
+// discards it.
 func openQueryLog(cfg QueryLogConfig) (*queryLog, error) {
 	if cfg.Path == "" || cfg.Sample == 0 {
 		return nil, nil
 	}
-	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	created := false
+	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_APPEND, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+		created = err == nil
+		if errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(cfg.Path, os.O_WRONLY|os.O_APPEND, 0)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dns.query_log: %w", err)
 	}
-	l := &queryLog{sample: cfg.Sample, f: f, w: bufio.NewWriterSize(f, 64<<10), done: make(chan struct{})}
-	go l.flusher()
-	return l, nil
+	return &queryLog{sample: cfg.Sample, path: cfg.Path, created: created, f: f, w: bufio.NewWriterSize(f, 64<<10), done: make(chan struct{})}, nil
+}
+
+// start begins flushing the log; it is called once, when the log
+// replaces the previous one.
+func (l *queryLog) start() {
+	if l != nil {
+		go l.flusher()
+	}
+}
+
+// discard closes a log that was never started, and removes its file if
+// openQueryLog created it and nothing was written to it since.
+func (l *queryLog) discard() {
+	if l == nil {
+		return
+	}
+	l.f.Close()
+	if fi, err := os.Stat(l.path); l.created && err == nil && fi.Size() == 0 {
+		os.Remove(l.path)
+	}
 }
 
 // sampled reports whether this query is to be logged.

@@ -64,3 +64,35 @@ func TestQueryLog(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestQueryLogResolverRcode checks that resolver answers are logged with
+// their rcode over TCP as over UDP.
+func TestQueryLogResolverRcode(t *testing.T) {
+	up := startUpstream(t)
+	path := filepath.Join(t.TempDir(), "queries.jsonl")
+	ts := startServer(t, "  inside: [loop]\n  upstreams: {servers: [{address: \""+up.addr+"\"}]}\n  query_log: {path: "+path+", sample: 1}\n"+zones)
+	m := new(mdns.Msg)
+	m.SetQuestion("www.other.org.", mdns.TypeA)
+	if _, _, err := (&mdns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(m, ts.addr); err != nil {
+		t.Fatal(err)
+	}
+	ts.query("www.other.net.", mdns.TypeA, func(m *mdns.Msg) { m.RecursionDesired = true })
+	want := []string{"tcp www.other.org. NOERROR", "udp www.other.net. NXDOMAIN"}
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		got = nil
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e queryEntry
+			if json.Unmarshal([]byte(line), &e) == nil && e.Source == "resolver" {
+				got = append(got, e.Proto+" "+e.Name+" "+e.Rcode)
+			}
+		}
+		if len(got) >= 2 {
+			break
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("resolver lines of the query log = %q, want %q", got, want)
+	}
+}

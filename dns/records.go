@@ -3,7 +3,6 @@ package dns
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/http"
@@ -115,18 +114,17 @@ func (s *Server) parseChange(req ctlapi.DNSRecordChange) (mdns.RR, *zone.Zone, e
 	return rr, z, nil
 }
 
-// addRecords stores records and rebuilds, so queries see them at once.
+// addRecords stores records and commits the runtime they make, so
+// queries see them at once.
 func (s *Server) addRecords(ctx context.Context, rrs []mdns.RR, source string) error {
 	now := time.Now().UTC()
-	ops := make([]store.Op, 0, len(rrs))
-	for _, rr := range rrs {
-		b, err := encodeStored(storedRecord{RR: rr.String(), Source: source, Created: now})
-		if err != nil {
-			return err
+	return s.changeRecords(ctx, func([]store.Item[storedRecord]) (recordEdit, error) {
+		e := recordEdit{put: map[string]storedRecord{}}
+		for _, rr := range rrs {
+			e.put[recordKey(rr)] = storedRecord{RR: rr.String(), Source: source, Created: now}
 		}
-		ops = append(ops, store.PutOp("records/"+recordKey(rr), b))
-	}
-	return s.apply(ctx, ops)
+		return e, nil
+	})
 }
 
 func (s *Server) removeRecord(r *http.Request) (any, error) {
@@ -180,42 +178,35 @@ func (s *Server) removeRecord(r *http.Request) (any, error) {
 }
 
 // removeRecords deletes the stored records of name matching typ (0: any)
-// and match (nil: any data), in one transaction, and rebuilds.
+// and match (nil: any data), in one transaction, and commits the runtime
+// without them.
 func (s *Server) removeRecords(ctx context.Context, name string, typ uint16, match mdns.RR) ([]mdns.RR, error) {
-	items, _, err := s.records.List(ctx)
+	var removed []mdns.RR
+	err := s.changeRecords(ctx, func(items []store.Item[storedRecord]) (recordEdit, error) {
+		e := recordEdit{del: map[string]int64{}}
+		for _, it := range items {
+			rr, err := mdns.NewRR(it.Value.RR)
+			if err != nil || rr == nil {
+				continue
+			}
+			h := rr.Header()
+			if h.Name != name || typ != 0 && h.Rrtype != typ || match != nil && !mdns.IsDuplicate(rr, match) {
+				continue
+			}
+			e.del[it.Name] = it.ModRev
+			removed = append(removed, rr)
+		}
+		return e, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var ops []store.Op
-	var removed []mdns.RR
-	for _, it := range items {
-		rr, err := mdns.NewRR(it.Value.RR)
-		if err != nil || rr == nil {
-			continue
-		}
-		h := rr.Header()
-		if h.Name != name || typ != 0 && h.Rrtype != typ || match != nil && !mdns.IsDuplicate(rr, match) {
-			continue
-		}
-		ops = append(ops, store.DeleteOp("records/"+it.Name, store.IfModRev(it.ModRev)))
-		removed = append(removed, rr)
-	}
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	return removed, s.apply(ctx, ops)
+	return removed, nil
 }
 
-// apply commits store operations and rebuilds the runtime from them.
-func (s *Server) apply(ctx context.Context, ops []store.Op) error {
-	if _, err := s.store.Apply(ctx, ops...); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return ctlapi.Errorf(http.StatusConflict, "records changed meanwhile; try again")
-		}
-		return fmt.Errorf("store records: %w", err)
-	}
-	return s.rebuild(s.rt.Load().cfg, "records")
-}
+// errRecordsChanged answers a change whose records another writer of the
+// store changed meanwhile.
+var errRecordsChanged = ctlapi.Errorf(http.StatusConflict, "records changed meanwhile; try again")
 
 func (s *Server) serialOf(origin string) uint32 {
 	if z := s.rt.Load().set.Zone(origin); z != nil {
@@ -252,6 +243,6 @@ func apiRecord(rr mdns.RR, origin, source string) ctlapi.DNSRecord {
 	}
 }
 
-func encodeStored(r storedRecord) ([]byte, error) {
-	return json.Marshal(r)
+func encodeJSON(v any) ([]byte, error) {
+	return json.Marshal(v)
 }

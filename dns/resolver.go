@@ -9,45 +9,53 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/homeedge/edge/dns/forward"
+	"github.com/homeedge/edge/internal/daemon"
 )
 
 // prepareForwarder builds the resolver for cfg when it changed (a new one
 // over the same cache), like prepareGeoIP.
-func (s *Server) prepareForwarder(cfg forward.Config) (commit, abort func(), err error) {
+func (s *Server) prepareForwarder(cfg forward.Config) (daemon.Change, error) {
 	old := s.fwd.Load()
-	noop := func() {}
 	switch {
 	case len(cfg.Servers) == 0:
-		return func() {
+		return daemon.Change{Commit: func(int64) {
 			s.fwd.Store(nil)
 			s.fwdCfg = nil
 			if old != nil {
 				old.Close()
 			}
-		}, noop, nil
+		}}, nil
 	case old != nil && s.fwdCfg != nil && reflect.DeepEqual(*s.fwdCfg, cfg):
-		return noop, noop, nil
+		return daemon.Change{}, nil
+	}
+	if err := s.faults.Step("open resolver"); err != nil {
+		return daemon.Change{}, err
 	}
 	f, err := forward.New(cfg, s.fcache, forward.Options{Log: s.log.With("component", "resolver"), Metrics: s.registry, Namespace: "edge_dns"})
 	if err != nil {
-		return nil, nil, fmt.Errorf("dns.upstreams: %w", err)
+		return daemon.Change{}, fmt.Errorf("dns.upstreams: %w", err)
 	}
 	c := cfg
-	return func() {
-		s.fwd.Store(f)
-		s.fwdCfg = &c
-		if old != nil {
-			old.Close()
-		}
-	}, func() { f.Close() }, nil
+	return daemon.Change{
+		Commit: func(int64) {
+			s.fwd.Store(f)
+			s.fwdCfg = &c
+			if old != nil {
+				old.Close()
+			}
+			f.Publish()
+		},
+		Abort: f.Close,
+	}, nil
 }
 
 // resolveTimeout bounds one recursive answer; the resolver answers stale
 // data or SERVFAIL well before it.
 const resolveTimeout = 5 * time.Second
 
-// resolve answers an inside client's question through the resolver.
-func (s *Server) resolve(w mdns.ResponseWriter, req *mdns.Msg, fwd *forward.Forwarder, proto string, opt *mdns.OPT, view string, start time.Time) {
+// resolve asks the resolver an inside client's question and returns
+// the reply to send, truncated to what the client takes over UDP.
+func (s *Server) resolve(req *mdns.Msg, fwd *forward.Forwarder, proto string, opt *mdns.OPT) *mdns.Msg {
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
 	resp, _ := fwd.Resolve(ctx, req)
@@ -60,10 +68,7 @@ func (s *Server) resolve(w mdns.ResponseWriter, req *mdns.Msg, fwd *forward.Forw
 		}
 	}
 	resp.Truncate(size)
-	if err := w.WriteMsg(resp); err != nil {
-		s.metrics.writeErrors.Inc()
-	}
-	markResolved(w, s.metrics.count(view, req.Question[0].Qtype, resp.Rcode, proto, start), resp, view)
+	return resp
 }
 
 // continueChain appends the resolver's answer for target to resp.

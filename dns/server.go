@@ -32,50 +32,86 @@ import (
 // Server is edge-dns's service: listeners, the current runtime, and the
 // state store of run-time records.
 type Server struct {
-	log     *slog.Logger
-	metrics *metrics
+	// Set by New and not changed after it returned; safe to read from any
+	// goroutine without a lock.
+
+	log *slog.Logger
+	// metrics are edge-dns's own series on registry, the runner's
+	// registry, which the GeoIP databases and resolvers prepared by a
+	// reload register on too.
+	metrics  *metrics
+	registry prometheus.Registerer
+	// faults fails prepare steps for tests; nil in production.
+	faults *daemon.Faults
+	// store holds the run-time records and the zone serials; records
+	// and serials are typed views of it.
 	store   store.Store
 	records *store.Collection[storedRecord]
 	serials *store.Collection[storedSerial]
-
-	// rt is the runtime queries use; a reload or a record change builds a
-	// new one and swaps it in whole.
-	rt atomic.Pointer[snapshot]
-	// buildMu serializes rebuilds (reloads, record changes, updates).
-	buildMu sync.Mutex
-
+	// health runs the checks of health-checked records; a commit gives
+	// it the new runtime's targets (its methods are safe for concurrent
+	// use).
 	health *health.Checker
-	// geo is the open GeoIP databases, or nil; geoCfg is their config,
-	// guarded by buildMu.
-	geo atomic.Pointer[geoip.DB]
-	// fcache is the resolver's cache, kept across reloads; fwd is the
-	// resolver, nil without upstreams. fwdCfg is fwd's config, guarded by
-	// buildMu.
+	// fcache is the resolver's cache, kept across reloads (safe for
+	// concurrent use; a reload's commit sets its config).
 	fcache *forward.Cache
-	fwd    atomic.Pointer[forward.Forwarder]
-	fwdCfg *forward.Config
-	// qlog is the query log, nil when off.
-	qlog     atomic.Pointer[queryLog]
-	geoCfg   *geoip.Config
-	registry prometheus.Registerer
-
+	// xfr serves zone transfers and sends NOTIFY; it has its own lock.
+	xfr *transfers
+	// listen and limits are the configured sockets, which change only on
+	// restart (checkRestartOnly).
+	listen []string
+	limits LimitsConfig
+	// servers (TCP) and loops (UDP) are bound by New and served by Run.
 	servers []*mdns.Server
 	loops   []*udpLoop
-	// cache holds packed answers to repeated UDP questions; it is replaced
-	// whole when the data or the health of a record changes.
-	cache atomic.Pointer[answerCache]
+	// ready is closed once every TCP server has started.
 	ready chan struct{}
-	// listen is the configured listen list; it changes only on restart.
-	listen []string
-	xfr    *transfers
+
+	// Atomic pointers: what queries read without a lock. Only a commit
+	// (of a reload or a record change) stores rt, geo, fwd and qlog;
+	// cache is also replaced whenever the data behind the answers changes
+	// (a GeoIP file, a check result).
+
+	// rt is the runtime queries use, built and swapped in whole.
+	rt atomic.Pointer[snapshot]
+	// geo is the open GeoIP databases, or nil.
+	geo atomic.Pointer[geoip.DB]
+	// fwd is the resolver, nil without upstreams.
+	fwd atomic.Pointer[forward.Forwarder]
+	// qlog is the query log, nil when off.
+	qlog atomic.Pointer[queryLog]
+	// cache holds packed answers to repeated UDP questions. It is
+	// replaced whole, never cleared: a reader keeps the cache it loaded
+	// for one batch or one answer, and what it stores in a replaced one
+	// is never served again.
+	cache atomic.Pointer[answerCache]
+
+	// buildMu serializes builds (reloads, record changes, updates): it is
+	// held from the start of a prepare until its commit or abort has
+	// finished, so a record change never builds on a runtime that a
+	// reload is about to replace. The fields below are guarded by it.
+	buildMu sync.Mutex
+	// geoCfg is geo's config, nil when off: a reload with the same one
+	// keeps geo.
+	geoCfg *geoip.Config
+	// fwdCfg is fwd's config, nil when off: a reload with the same one
+	// keeps fwd.
+	fwdCfg *forward.Config
+	// given is the serial (and content hash) of each zone at the last
+	// commit, which serials are computed from when a write to the store
+	// failed (see serialFor).
+	given map[string]storedSerial
 }
 
 // snapshot is everything one config and one set of records produce.
 type snapshot struct {
-	cfg    *config.File[Config]
-	set    *zone.Set
-	inside []netip.Prefix
-	keys   map[string]*tsigKey
+	cfg *config.File[Config]
+	// generation is the config generation the runner committed cfg as;
+	// a record change keeps it.
+	generation int64
+	set        *zone.Set
+	inside     []netip.Prefix
+	keys       map[string]*tsigKey
 	// checked maps each health-checked address record to its check key.
 	checked map[mdns.RR]string
 	limiter *rrl.Limiter
@@ -88,8 +124,13 @@ type tsigKey struct {
 	zones     []string
 }
 
-// New builds the server and binds its sockets; Run serves.
+// New opens the state store, prepares the config as a reload would,
+// binds the sockets and commits the config as generation 1; Run serves.
+// On any error it has released what it took.
 func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], error) {
+	if err := env.Faults.Step("open store"); err != nil {
+		return nil, err
+	}
 	st, err := store.OpenBolt(env.StateDir+"/state.db", store.BoltOptions{})
 	if err != nil {
 		return nil, err
@@ -97,31 +138,34 @@ func New(env daemon.Env, cfg *config.File[Config]) (daemon.Service[Config], erro
 	s := &Server{
 		log:      env.Log,
 		metrics:  newMetrics(env.Metrics),
+		registry: env.Metrics,
+		faults:   env.Faults,
 		store:    st,
 		records:  store.NewCollection[storedRecord](st, "records/"),
 		serials:  store.NewCollection[storedSerial](st, "serials/"),
 		ready:    make(chan struct{}),
 		listen:   slices.Clone(cfg.Section.Listen),
+		limits:   cfg.Section.Limits,
 		health:   health.New(health.Options{Log: env.Log, Metrics: env.Metrics, Namespace: "edge_dns"}),
-		registry: env.Metrics,
+		given:    map[string]storedSerial{},
 	}
 	s.fcache = forward.NewCache(cfg.Section.Cache, forward.CacheOptions{Metrics: env.Metrics, Namespace: "edge_dns"})
 	s.xfr = newTransfers(s)
 	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
 	s.health.Subscribe(func(health.Change) { s.cache.Store(newAnswerCache(s.metrics.cacheHits)) })
-	if err := s.rebuild(cfg, "start"); err != nil {
-		if db := s.geo.Load(); db != nil {
-			db.Close()
-		}
+	change, err := s.Prepare(cfg, daemon.Request{Reason: "start"})
+	if err != nil {
 		s.health.Close()
 		st.Close()
 		return nil, err
 	}
 	if err := s.bind(cfg.Section); err != nil {
+		change.Release()
 		s.health.Close()
 		st.Close()
 		return nil, err
 	}
+	change.Apply(1)
 	return s, nil
 }
 
@@ -160,6 +204,9 @@ func (s *Server) bind(cfg Config) error {
 		if netip.MustParseAddrPort(addr).Addr().Is6() {
 			network = "udp6"
 		}
+		if err := s.faults.Step("listen udp " + addr); err != nil {
+			return fail(err)
+		}
 		for range sockets {
 			pc, err := lc.ListenPacket(context.Background(), network, addr)
 			if err != nil {
@@ -171,6 +218,9 @@ func (s *Server) bind(cfg Config) error {
 				return fail(fmt.Errorf("listen udp %s: %w", addr, err))
 			}
 			s.loops = append(s.loops, loop)
+		}
+		if err := s.faults.Step("listen tcp " + addr); err != nil {
+			return fail(err)
 		}
 		ln, err := lc.Listen(context.Background(), "tcp"+network[3:], addr)
 		if err != nil {
@@ -244,176 +294,49 @@ func (s *Server) Run(ctx context.Context) error {
 // Ready implements daemon.Readier.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Prepare implements daemon.Service. It still builds and swaps in one
-// step; the commit has nothing left to do.
-func (s *Server) Prepare(cfg *config.File[Config], _ daemon.Request) (daemon.Change, error) {
-	return daemon.Change{}, s.reload(cfg)
-}
-
-func (s *Server) reload(cfg *config.File[Config]) error {
-	if !slices.Equal(cfg.Section.Listen, s.listen) {
-		return errors.New("dns.listen: the listeners change only on restart; restart edge-dns to apply it")
+// Prepare implements daemon.Service: it checks the settings that change
+// only on restart, then prepares the runtime of cfg (see prepare). The
+// Change it returns holds buildMu until it is committed or aborted.
+func (s *Server) Prepare(cfg *config.File[Config], req daemon.Request) (daemon.Change, error) {
+	if err := s.faults.Step("check restart-only settings"); err != nil {
+		return daemon.Change{}, err
 	}
-	return s.rebuild(cfg, "reload")
-}
-
-// Status implements daemon.Statuser.
-func (s *Server) Status() any {
-	rt := s.rt.Load()
-	type zoneStatus struct {
-		Name    string `json:"name"`
-		Serial  uint32 `json:"serial"`
-		Inside  bool   `json:"inside,omitempty"`
-		Reverse bool   `json:"reverse,omitempty"`
+	if err := s.checkRestartOnly(cfg.Section, req); err != nil {
+		return daemon.Change{}, err
 	}
-	var zones []zoneStatus
-	for _, z := range rt.set.Zones() {
-		zones = append(zones, zoneStatus{Name: z.Origin, Serial: z.SOA.Serial, Inside: z.Inside, Reverse: z.Generated})
-	}
-	slices.SortFunc(zones, func(a, b zoneStatus) int { return compareStrings(a.Name, b.Name) })
-	var views []string
-	for _, v := range rt.set.Views() {
-		views = append(views, v.Name)
-	}
-	st := map[string]any{"zones": zones, "views": views, "health": s.health.Status()}
-	if db := s.geo.Load(); db != nil {
-		st["geoip"] = db.Status()
-	}
-	if f := s.fwd.Load(); f != nil {
-		st["resolver"] = f.Status()
-	}
-	return st
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// rebuild builds a runtime from cfg and the stored records and swaps it
-// in. Zones whose content changed get a new serial and a NOTIFY.
-func (s *Server) rebuild(cfg *config.File[Config], reason string) error {
 	s.buildMu.Lock()
-	defer s.buildMu.Unlock()
-	ctx := context.Background()
-	items, _, err := s.records.List(ctx)
+	p, err := s.prepareReload(cfg)
 	if err != nil {
-		return fmt.Errorf("read records: %w", err)
+		s.buildMu.Unlock()
+		return daemon.Change{}, err
 	}
-	var dynamic []mdns.RR
-	for _, it := range items {
-		rr, err := mdns.NewRR(it.Value.RR)
-		if err != nil || rr == nil {
-			s.log.Warn("stored record unreadable; skipped", "record", it.Name, "err", err)
-			continue
-		}
-		dynamic = append(dynamic, rr)
+	var once sync.Once
+	end := func(f func()) {
+		once.Do(func() {
+			defer s.buildMu.Unlock()
+			f()
+		})
 	}
-	commitGeo, abortGeo, err := s.prepareGeoIP(cfg.Section.GeoIP)
-	if err != nil {
-		return err
-	}
-	commitFwd, abortFwd, err := s.prepareForwarder(cfg.Section.Upstreams)
-	if err != nil {
-		abortGeo()
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			abortGeo()
-			abortFwd()
-		}
-	}()
-	in := cfg.Section.buildInput(&cfg.Site, dynamic)
-	var serialErr error
-	changed := map[string]uint32{}
-	in.Serial = func(origin string, h uint64) uint32 {
-		serial, isNew, err := s.serialFor(ctx, origin, h)
-		if err != nil {
-			serialErr = err
-		}
-		if isNew {
-			changed[origin] = serial
-		}
-		return serial
-	}
-	set, err := zone.Build(in)
-	if err != nil {
-		return err
-	}
-	if serialErr != nil {
-		return serialErr
-	}
-	keys := map[string]*tsigKey{}
-	for _, k := range cfg.Section.Updates.Keys {
-		secret, err := k.secret()
-		if err != nil {
-			return err
-		}
-		keys[mdns.Fqdn(k.Name)] = &tsigKey{name: mdns.Fqdn(k.Name), algorithm: tsigAlgorithms[k.Algorithm], secret: secret, zones: fqdns(k.Zones)}
-	}
-	rt := &snapshot{cfg: cfg, set: set, inside: cfg.Section.insidePrefixes(&cfg.Site), keys: keys, checked: map[mdns.RR]string{}}
-	// Unchanged limits keep their counts across a reload.
-	if prev := s.rt.Load(); prev != nil && prev.limiter.Config() == cfg.Section.RRL {
-		rt.limiter = prev.limiter
-	} else {
-		rt.limiter = rrl.New(cfg.Section.RRL)
-	}
-	var targets []health.Target
-	for _, c := range set.Checked() {
-		addr := addrOfRR(c.RR)
-		key := c.RR.Header().Name + " " + mdns.TypeToString[c.RR.Header().Rrtype] + " " + addr.String()
-		rt.checked[c.RR] = key
-		targets = append(targets, health.Target{Key: key, Addr: addr, Check: *c.Check})
-	}
-	// Checks start (or carry on, for unchanged targets) before the new
-	// snapshot answers, so a first answer is never judged on nothing.
-	s.health.Set(targets)
-	qlog, err := openQueryLog(cfg.Section.QueryLog)
-	if err != nil {
-		return err
-	}
-	ok = true
-	commitGeo()
-	commitFwd()
-	// The log is reopened on every rebuild, so a rotated file is let go.
-	s.qlog.Swap(qlog).close()
-	s.fcache.SetConfig(cfg.Section.Cache)
-	old := s.rt.Swap(rt)
-	s.cache.Store(newAnswerCache(s.metrics.cacheHits))
-	s.metrics.zones.Set(float64(len(set.Zones())))
-	for origin, serial := range changed {
-		s.metrics.serial.WithLabelValues(origin).Set(float64(serial))
-	}
-	if old != nil && len(changed) > 0 {
-		s.log.Info("zones changed", "reason", reason, "zones", len(changed))
-	}
-	s.xfr.changed(old, rt, changed)
-	return nil
+	return daemon.Change{
+		Commit: func(gen int64) { end(func() { s.commit(p, gen) }) },
+		Abort:  func() { end(p.abort) },
+	}, nil
 }
 
-// serialFor returns the zone's serial for content hash h: the stored one
-// when the content is unchanged, else a new one that is larger than both
-// the stored serial and any serial given before a state loss (the clock).
-func (s *Server) serialFor(ctx context.Context, origin string, h uint64) (uint32, bool, error) {
-	prev, _, err := s.serials.Get(ctx, serialKey(origin))
-	if err == nil && prev.Hash == h {
-		return prev.Serial, false, nil
+// checkRestartOnly refuses a config whose sockets differ from the bound
+// ones, and a reload that asks to be confirmed: edge-dns has no undo.
+func (s *Server) checkRestartOnly(cfg Config, req daemon.Request) error {
+	var errs []error
+	if !slices.Equal(cfg.Listen, s.listen) {
+		errs = append(errs, errors.New("dns.listen: the listeners change only on restart; restart edge-dns to apply it"))
 	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, false, err
+	if cfg.Limits != s.limits {
+		errs = append(errs, errors.New("dns.limits: the TCP limits are set on the listeners and change only on restart; restart edge-dns to apply them"))
 	}
-	serial := max(prev.Serial+1, uint32(time.Now().Unix()))
-	if _, err := s.serials.Put(ctx, serialKey(origin), storedSerial{Hash: h, Serial: serial}); err != nil {
-		return 0, false, err
+	if req.Confirm > 0 {
+		errs = append(errs, errors.New("edge-dns cannot undo a reload, so it cannot wait for a confirmation"))
 	}
-	return serial, true, nil
+	return errors.Join(errs...)
 }
 
 // serialKey makes a zone origin a store name (no slashes in names).
@@ -422,6 +345,14 @@ func serialKey(origin string) string {
 		return "root"
 	}
 	return origin
+}
+
+// originOfKey is serialKey's inverse.
+func originOfKey(name string) string {
+	if name == "root" {
+		return "."
+	}
+	return name
 }
 
 // storedSerial is a zone's serial and the content it stands for.

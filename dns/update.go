@@ -145,52 +145,40 @@ func (s *Server) update(w mdns.ResponseWriter, req *mdns.Msg, rt *snapshot, src 
 		}
 	}
 
-	ctx := context.Background()
-	items, _, err := s.records.List(ctx)
+	now := time.Now().UTC()
+	err := s.changeRecords(context.Background(), func(items []store.Item[storedRecord]) (recordEdit, error) {
+		e := recordEdit{put: map[string]storedRecord{}, del: map[string]int64{}}
+		for _, it := range items {
+			rr, err := mdns.NewRR(it.Value.RR)
+			if err != nil || rr == nil {
+				continue
+			}
+			for _, d := range dels {
+				h := rr.Header()
+				if h.Name == d.name && (d.t == 0 || h.Rrtype == d.t) && (d.match == nil || mdns.IsDuplicate(rr, d.match)) {
+					e.del[it.Name] = it.ModRev
+				}
+			}
+		}
+		for _, rr := range adds {
+			// RFC 2136 §3.4.2.2: a CNAME does not join other data, nor
+			// other data a CNAME; such adds are ignored.
+			name, t := rr.Header().Name, rr.Header().Rrtype
+			if t == mdns.TypeCNAME && hasOtherData(lookup(name, mdns.TypeANY), mdns.TypeCNAME) ||
+				t != mdns.TypeCNAME && len(lookup(name, mdns.TypeCNAME)) > 0 {
+				continue
+			}
+			key := recordKey(rr)
+			if _, deleted := e.del[key]; deleted {
+				continue
+			}
+			e.put[key] = storedRecord{RR: rr.String(), Source: "update", Created: now}
+		}
+		return e, nil
+	})
 	if err != nil {
 		respond(mdns.RcodeServerFailure, "error", err.Error())
 		return
-	}
-	var ops []store.Op
-	deleted := map[string]bool{}
-	for _, it := range items {
-		rr, err := mdns.NewRR(it.Value.RR)
-		if err != nil || rr == nil {
-			continue
-		}
-		for _, d := range dels {
-			h := rr.Header()
-			if h.Name == d.name && (d.t == 0 || h.Rrtype == d.t) && (d.match == nil || mdns.IsDuplicate(rr, d.match)) && !deleted[it.Name] {
-				ops = append(ops, store.DeleteOp("records/"+it.Name, store.IfModRev(it.ModRev)))
-				deleted[it.Name] = true
-			}
-		}
-	}
-	now := time.Now().UTC()
-	for _, rr := range adds {
-		// RFC 2136 §3.4.2.2: a CNAME does not join other data, nor other
-		// data a CNAME; such adds are ignored.
-		name, t := rr.Header().Name, rr.Header().Rrtype
-		if t == mdns.TypeCNAME && hasOtherData(lookup(name, mdns.TypeANY), mdns.TypeCNAME) ||
-			t != mdns.TypeCNAME && len(lookup(name, mdns.TypeCNAME)) > 0 {
-			continue
-		}
-		b, err := encodeStored(storedRecord{RR: rr.String(), Source: "update", Created: now})
-		if err != nil {
-			respond(mdns.RcodeServerFailure, "error", err.Error())
-			return
-		}
-		key := recordKey(rr)
-		if deleted[key] {
-			continue
-		}
-		ops = append(ops, store.PutOp("records/"+key, b))
-	}
-	if len(ops) > 0 {
-		if err := s.apply(ctx, ops); err != nil {
-			respond(mdns.RcodeServerFailure, "error", err.Error())
-			return
-		}
 	}
 	respond(mdns.RcodeSuccess, "applied", "")
 }

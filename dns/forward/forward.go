@@ -189,9 +189,11 @@ func New(cfg Config, cache *Cache, opts Options) (*Forwarder, error) {
 	}
 	for _, u := range f.ups {
 		name := u.ep.name
-		m.acquire(name)
+		first := m.acquire(name)
 		u.upGauge = m.upUp.WithLabelValues(name)
-		u.upGauge.Set(1)
+		if first {
+			u.upGauge.Set(1)
+		}
 		u.latency = m.upLatency.WithLabelValues(name)
 		u.queries = m.upQueries.MustCurryWith(prometheus.Labels{"upstream": name})
 	}
@@ -222,6 +224,22 @@ func rootCAs(file string, base *x509.CertPool) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("upstreams.ca_file: no PEM certificate in %s", file)
 	}
 	return pool, nil
+}
+
+// Publish sets the up gauges of upstreams that an older Forwarder shares
+// to what f knows of them. New leaves those gauges to the Forwarder
+// answering, so that one prepared for a reload that then fails changes
+// nothing; the caller publishes f once f answers.
+func (f *Forwarder) Publish() {
+	for _, u := range f.ups {
+		u.mu.Lock()
+		if u.down.Load() {
+			u.upGauge.Set(0)
+		} else {
+			u.upGauge.Set(1)
+		}
+		u.mu.Unlock()
+	}
 }
 
 // Close stops the background work (refreshes, prefetches, probes), waits

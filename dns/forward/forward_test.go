@@ -843,6 +843,30 @@ func TestUpstreamRecovers(t *testing.T) {
 	if st := env.F.Status().Upstreams[0]; st.Up || upGauge() != 0 {
 		t.Errorf("Status() = up %v, gauge %v, want down and 0", st.Up, upGauge())
 	}
+	// A Forwarder prepared for a reload leaves the gauge to the one
+	// answering until it is published, and closing it unpublished
+	// leaves the gauge alone too.
+	f2, err := New(fastConfig(Server{Address: up.Addr}), env.Cache, Options{Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upGauge() != 0 {
+		t.Errorf("up gauge with a second Forwarder prepared = %v, want 0 (the first one's)", upGauge())
+	}
+	f2.Close()
+	if upGauge() != 0 {
+		t.Errorf("up gauge after the second Forwarder was abandoned = %v, want 0", upGauge())
+	}
+	f3, err := New(fastConfig(Server{Address: up.Addr}), env.Cache, Options{Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f3.Publish()
+	if upGauge() != 1 {
+		t.Errorf("up gauge once a new Forwarder is published = %v, want 1 (it starts up)", upGauge())
+	}
+	f3.Close()
+	env.F.Publish()
 	down.Store(false)
 	eventually(t, "a probe to find the upstream up", func() bool { return env.F.Status().Upstreams[0].Up })
 	if upGauge() != 1 {

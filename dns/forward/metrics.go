@@ -102,11 +102,13 @@ func metricsFor(reg prometheus.Registerer, ns string) (*metrics, error) {
 	return m, nil
 }
 
-// acquire and release count a Forwarder's use of an upstream label.
-func (m *metrics) acquire(name string) {
+// acquire and release count a Forwarder's use of an upstream label;
+// acquire reports whether no other Forwarder holds it.
+func (m *metrics) acquire(name string) bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.refs[name]++
-	m.mu.Unlock()
+	return m.refs[name] == 1
 }
 
 func (m *metrics) release(name string) {

@@ -95,7 +95,9 @@ type DB struct {
 //	<ns>_geoip_decode_errors_total{db}       records that could not be decoded (answered as unknown)
 //
 // db is "country" or "asn". A DB opened later on the same registerer (a
-// config reload) takes the metrics over; counters carry on. There is no
+// config reload) takes the metrics over; counters carry on. Closing it
+// gives the gauges back to the newest DB still open, so a reload that
+// opened a DB and then failed leaves them as they were. There is no
 // per-lookup counter: an atomic add on a cache line shared by every core
 // would cost more than a cached lookup, and edge-dns counts its
 // location-chosen answers anyway.
@@ -149,7 +151,7 @@ func Open(cfg Config, opts Options) (*DB, error) {
 		d := s.cur.Load()
 		log.Info("geoip database loaded", "db", s.kind.String(), "path", s.path, "type", d.typ, "build_time", d.built)
 	}
-	m.current.Store(db)
+	m.add(db)
 
 	if len(db.sources) == 0 {
 		close(db.done)
@@ -208,7 +210,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.stop)
 		<-db.done
-		db.metrics.current.CompareAndSwap(db, nil)
+		db.metrics.remove(db)
 	})
 	return nil
 }

@@ -676,6 +676,19 @@ func TestMetrics(t *testing.T) {
 	if got := metricValue(t, reg, "edge_test_geoip_build_epoch_seconds", map[string]string{"db": "asn"}); got != -1 {
 		t.Errorf("after takeover: build_epoch_seconds{asn} = %v, want absent (-1)", got)
 	}
+	// A DB opened for a reload that is then abandoned gives the gauges
+	// back to the one still answering.
+	db3 := openTest(t, Config{Country: country, ASN: asn}, Options{Metrics: reg, Namespace: "edge_test"})
+	if got := metricValue(t, reg, "edge_test_geoip_build_epoch_seconds", map[string]string{"db": "asn"}); got != built {
+		t.Errorf("with a third DB open: build_epoch_seconds{asn} = %v, want %v", got, built)
+	}
+	db3.Close()
+	if got := metricValue(t, reg, "edge_test_geoip_build_epoch_seconds", map[string]string{"db": "asn"}); got != -1 {
+		t.Errorf("after the third DB was abandoned: build_epoch_seconds{asn} = %v, want absent (-1)", got)
+	}
+	if got := metricValue(t, reg, "edge_test_geoip_build_epoch_seconds", map[string]string{"db": "country"}); got != built {
+		t.Errorf("after the third DB was abandoned: build_epoch_seconds{country} = %v, want %v (the second DB's)", got, built)
+	}
 	db2.Close()
 	if got := metricValue(t, reg, "edge_test_geoip_build_epoch_seconds", map[string]string{"db": "country"}); got != -1 {
 		t.Errorf("after Close: build_epoch_seconds{country} = %v, want absent (-1)", got)

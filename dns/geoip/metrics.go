@@ -2,7 +2,8 @@ package geoip
 
 import (
 	"errors"
-	"sync/atomic"
+	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,12 +12,15 @@ import (
 // registerer for its lifetime: edge-dns builds a new DB on a config reload
 // while the old one still answers, and a second registration of the same
 // names would fail, so the new DB takes over the registered collector
-// (counters carry on) and the build-time gauges follow whichever DB is
-// current.
+// (counters carry on) and the build-time gauges follow the newest DB
+// still open. A DB opened for a reload that is then abandoned (closed
+// before the old one) gives the gauges back to the old one.
 type collector struct {
-	// current is the DB whose databases the gauges describe; nil after
-	// it was closed.
-	current      atomic.Pointer[DB]
+	// mu guards open.
+	mu sync.Mutex
+	// open are the DBs not yet closed, oldest first; the gauges describe
+	// the last.
+	open         []*DB
 	reloads      *prometheus.CounterVec
 	decodeErrors *prometheus.CounterVec
 	buildEpoch   *prometheus.Desc
@@ -69,7 +73,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.reloads.Collect(ch)
 	c.decodeErrors.Collect(ch)
-	db := c.current.Load()
+	c.mu.Lock()
+	var db *DB
+	if len(c.open) > 0 {
+		db = c.open[len(c.open)-1]
+	}
+	c.mu.Unlock()
 	if db == nil {
 		return
 	}
@@ -77,4 +86,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		d := s.cur.Load()
 		ch <- prometheus.MustNewConstMetric(c.buildEpoch, prometheus.GaugeValue, float64(d.built.Unix()), s.kind.String())
 	}
+}
+
+// add makes db the newest open DB.
+func (c *collector) add(db *DB) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.open = append(c.open, db)
+}
+
+// remove forgets db, once closed.
+func (c *collector) remove(db *DB) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.open = slices.DeleteFunc(c.open, func(o *DB) bool { return o == db })
 }
