@@ -166,15 +166,19 @@ func (d *Daemon) StatusText() string {
 	d.t.Helper()
 	st := d.Status()
 	st.Uptime, st.Config.ReloadFailures, st.Config.LastError = 0, 0, ""
+	raw := st.Detail
+	st.Detail = nil
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		d.t.Fatal(err)
 	}
+	// The detail indented on lines of its own, so that a diff shows the
+	// field that changed.
 	var detail any
-	if len(st.Detail) > 0 {
-		json.Unmarshal(st.Detail, &detail)
+	if len(raw) > 0 {
+		json.Unmarshal(raw, &detail)
 		db, _ := json.MarshalIndent(detail, "", "  ")
-		b = append(append(b, '\n'), db...)
+		b = append(append(b, "\ndetail: "...), db...)
 	}
 	return string(b)
 }
