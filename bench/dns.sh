@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dns.sh measures edge-dns against Knot, PowerDNS, Unbound and dnsmasq with
-# dnsperf, side by side in one run, the way the peer baseline of
-# /work/shared/research/dns.md (Part 2) was measured: every server listens
+# dnsperf, side by side in one run, the way the peer baseline in
+# docs/targets.md was measured: every server listens
 # on 127.0.0.1 on its own port, pinned to CPU 0 with one worker thread;
 # dnsperf is pinned to CPU 1; after WARMUP seconds of load, DURATION seconds
 # are measured with `dnsperf -s 127.0.0.1 -p PORT -d QFILE -l DURATION -q 100`.
@@ -483,7 +483,7 @@ report() {
 	echo "- per row: \`taskset -c 1 dnsperf -s 127.0.0.1 -p PORT -d QFILE -l $DURATION -q 100${DNSPERF_ARGS:+ $DNSPERF_ARGS}\` after a ${WARMUP}s warm-up; servers on CPU 0 with one worker thread; before each measurement dns.sh waited (at most ${QUIET_WAIT}s) for both CPUs to be at most ${QUIET_BUSY}% busy, and measured again (at most $RETRIES times) when neither the server nor dnsperf got ${MIN_CPU}% of its core"
 	echo "- versions: edge-dns from $edge_rev at the start ($edge_src, $(go env GOVERSION), GOMAXPROCS=1); knot $(version_of knot); pdns-server $(version_of pdns-server); unbound $(version_of unbound); dnsmasq $(version_of dnsmasq); dnsperf $(version_of dnsperf)"
 	echo "- raw output: $OUT"
-	echo "- CPU % server / dnsperf: the share of one core each got during the measured seconds (a row where neither is near 100 shared its CPUs with other processes); QPS per server CPU = QPS / server share, less sensitive to that noise. Verdicts are on QPS, as DESIGN.md states the targets."
+	echo "- CPU % server / dnsperf: the share of one core each got during the measured seconds (a row where neither is near 100 shared its CPUs with other processes); QPS per server CPU = QPS / server share, less sensitive to that noise. Verdicts are on QPS, as docs/targets.md states the targets."
 	awk -F'\t' -v scenarios="$SCENARIOS" -v runs="$RUNS" -v descfile="$OUT/describe.txt" '
 	function fmt(x,   s) {
 		x = sprintf("%.0f", x); s = ""
@@ -552,7 +552,7 @@ report() {
 			}
 			print ""
 		}
-		print "\n### Targets (DESIGN.md)\n"
+		print "\n### Targets (docs/targets.md)\n"
 		print "| target | scenario | edge-dns QPS | peer QPS | ratio | verdict | ratio per server CPU |"
 		print "|---|---|---:|---:|---:|---|---:|"
 		nt = split("geo|knot|GeoIP answers >= 1.0x Knot;geo-ecs|knot|GeoIP answers (ECS) >= 1.0x Knot;split|unbound|split-horizon >= 1.0x Unbound;fwd-cache|unbound|cache hits >= 1.0x Unbound", tg, ";")
