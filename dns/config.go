@@ -68,8 +68,8 @@ type KeyConfig struct {
 	Algorithm string `yaml:"algorithm"`
 	// Secret is the base64 secret; SecretFile reads it from a file (the
 	// NixOS module passes secrets that way, keeping them out of the store).
-	Secret     string `yaml:"secret"`
-	SecretFile string `yaml:"secret_file"`
+	Secret     config.Secret `yaml:"secret"`
+	SecretFile string        `yaml:"secret_file"`
 	// Zones the key may update; names outside them are refused.
 	Zones []string `yaml:"zones"`
 }
@@ -195,7 +195,7 @@ func (k *KeyConfig) validate(c *config.Checker, cfg *Config) {
 	case k.Secret == "" && k.SecretFile == "":
 		c.Errorf("key %q needs secret or secret_file", k.Name)
 	case k.Secret != "":
-		if _, err := base64.StdEncoding.DecodeString(k.Secret); err != nil {
+		if _, err := base64.StdEncoding.DecodeString(k.Secret.Reveal()); err != nil {
 			c.Key("secret").Errorf("not base64 (generate one with: tsig-keygen -a hmac-sha256, or openssl rand -base64 32)")
 		}
 	}
@@ -223,7 +223,7 @@ var tsigAlgorithms = map[string]string{
 // secret returns the key's base64 secret, reading SecretFile if set.
 func (k *KeyConfig) secret() (string, error) {
 	if k.SecretFile == "" {
-		return k.Secret, nil
+		return k.Secret.Reveal(), nil
 	}
 	b, err := os.ReadFile(k.SecretFile)
 	if err != nil {

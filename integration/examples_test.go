@@ -4,8 +4,10 @@ package integration
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,39 @@ func TestExamplesCheck(t *testing.T) {
 				t.Errorf("%s -check -config examples/%s = %d\n%s\nwant %d and %q", tc.daemon, tc.file, code, out, tc.code, tc.output)
 			}
 		})
+	}
+}
+
+// TestCheckRedactsSecrets runs every daemon's -check on the example config
+// and a config of its own with secrets planted in every secret key: no
+// output may carry one.
+func TestCheckRedactsSecrets(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "examples", "edge.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := regexp.MustCompile(`secret: "([^"]+)"`).FindAllStringSubmatch(string(example), -1)
+	if len(secrets) == 0 {
+		t.Fatal("examples/edge.yaml has no secret to look for")
+	}
+	const planted = "cGxhbnRlZC1ieS10ZXN0Q2hlY2tSZWRhY3RzU2VjcmV0cw=="
+	dir := t.TempDir()
+	own := filepath.Join(dir, "edge.yaml")
+	cfg := strings.ReplaceAll(string(example), secrets[0][1], planted)
+	if err := os.WriteFile(own, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"edge-dns", "edge-firewall", "edge-vpn", "edge-testd"} {
+		for _, file := range []string{filepath.Join("..", "examples", "edge.yaml"), own} {
+			out, _ := exec.Command(bin(d), "-check", "-config", file).CombinedOutput()
+			for _, s := range append([]string{planted}, secrets[0][1]) {
+				if strings.Contains(string(out), s) {
+					t.Errorf("%s -check -config %s prints a secret:\n%s", d, file, out)
+				}
+			}
+			if (d == "edge-dns" || d == "edge-vpn") && !strings.Contains(string(out), "secret: (redacted)") {
+				t.Errorf("%s -check -config %s shows no redacted secret:\n%s", d, file, out)
+			}
+		}
 	}
 }

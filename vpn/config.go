@@ -116,7 +116,7 @@ type Names struct {
 	// Key is the TSIG key's name, Secret its base64 secret, or
 	// SecretFile a file holding it; Algorithm default hmac-sha256.
 	Key        string          `yaml:"key"`
-	Secret     string          `yaml:"secret"`
+	Secret     config.Secret   `yaml:"secret"`
 	SecretFile string          `yaml:"secret_file"`
 	Algorithm  string          `yaml:"algorithm"`
 	TTL        config.Duration `yaml:"ttl"`

@@ -33,7 +33,7 @@ func newNameUpdater(cfg *config.File[Config]) (*nameUpdater, error) {
 	if n.Server == "" {
 		return nil, nil
 	}
-	secret := n.Secret
+	secret := n.Secret.Reveal()
 	if n.SecretFile != "" {
 		b, err := os.ReadFile(n.SecretFile)
 		if err != nil {

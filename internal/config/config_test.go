@@ -1,12 +1,17 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 )
 
 // testSection is a daemon section shaped like the real ones.
@@ -267,5 +272,34 @@ func BenchmarkParse(b *testing.B) {
 		if _, err := Parse(data, "edge.yaml", "testd", defaults); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSecretNeverPrinted: a Secret shows as the placeholder in YAML (what
+// -check prints), JSON, fmt and slog, and the placeholder is refused as a
+// value.
+func TestSecretNeverPrinted(t *testing.T) {
+	const planted = "c2VjcmV0LXBsYW50ZWQtYnktdGhlLXRlc3Q="
+	v := struct {
+		Key Secret `yaml:"key" json:"key"`
+	}{Secret(planted)}
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("key", "secret", v.Key, "struct", v)
+	y, _ := yaml.Marshal(v)
+	j, _ := json.Marshal(v)
+	for name, out := range map[string]string{
+		"yaml": string(y), "json": string(j), "fmt %v": fmt.Sprintf("%v", v), "fmt %s": fmt.Sprintf("%s", v.Key),
+		"fmt %+v": fmt.Sprintf("%+v", v), "slog": logs.String(),
+	} {
+		if strings.Contains(out, planted) || !strings.Contains(out, Redacted) {
+			t.Errorf("%s shows %q, want the placeholder and not the secret", name, out)
+		}
+	}
+	if v.Key.Reveal() != planted {
+		t.Errorf("Reveal() = %q, want the secret", v.Key.Reveal())
+	}
+	var back Secret
+	if err := back.UnmarshalText([]byte(Redacted)); err == nil || !strings.Contains(err.Error(), "placeholder") {
+		t.Errorf("UnmarshalText(placeholder) = %v, want a hint that it is -check's placeholder", err)
 	}
 }

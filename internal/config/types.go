@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -143,4 +144,41 @@ func (r NetRef) check(site *Site) error {
 func (d Duration) String() string {
 	b, _ := d.MarshalText()
 	return string(b)
+}
+
+// Redacted is what a Secret prints as.
+const Redacted = "(redacted)"
+
+// Secret is a config value that must never be printed: -check, logs and
+// the admin API show Redacted in its place. Reveal gives the value to the
+// code that uses it.
+type Secret string
+
+// Reveal returns the secret itself.
+func (s Secret) Reveal() string { return string(s) }
+
+// String implements fmt.Stringer.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return Redacted
+}
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText implements encoding.TextMarshaler: the normalized config
+// (-check) and JSON carry Redacted, never the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler. The placeholder
+// itself is refused, so that a config copied from -check output says what
+// is missing instead of failing later on a wrong secret.
+func (s *Secret) UnmarshalText(b []byte) error {
+	if string(b) == Redacted {
+		return fmt.Errorf("%s is the placeholder -check prints for a secret; write the secret itself (or use the secret_file key)", Redacted)
+	}
+	*s = Secret(b)
+	return nil
 }
