@@ -3,6 +3,7 @@ package zone
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -303,7 +304,7 @@ func ParseRR(origin, owner, typ string, ttl uint32, value string) (dns.RR, error
 	if typ == "TXT" {
 		data = quoteTXT(value)
 	}
-	if strings.ContainsAny(data, "\n;$()") && typ != "TXT" {
+	if strings.Contains(data, "\n") || typ != "TXT" && outsideQuotes(data, ";$()") {
 		return nil, fmt.Errorf("invalid %s value %q: one record's data only, no comments or directives", typ, value)
 	}
 	zp := dns.NewZoneParser(strings.NewReader(fmt.Sprintf("%s %d IN %s %s\n", owner, ttl, typ, data)), origin, "")
@@ -315,11 +316,7 @@ func ParseRR(origin, owner, typ string, ttl uint32, value string) (dns.RR, error
 		}
 	}
 	if err != nil {
-		msg := err.Error()
-		if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "dns: ") {
-			msg = msg[len("dns: "):]
-		}
-		return nil, fmt.Errorf("invalid %s value %q: %s", typ, value, msg)
+		return nil, fmt.Errorf("invalid %s value %q: %s", typ, value, parseReason(typ, err))
 	}
 	if rr == nil {
 		return nil, fmt.Errorf("invalid %s value %q: empty", typ, value)
@@ -336,6 +333,41 @@ func ParseRR(origin, owner, typ string, ttl uint32, value string) (dns.RR, error
 	}
 	lowerRR(rr)
 	return rr, nil
+}
+
+// outsideQuotes says whether s holds one of chars outside a quoted
+// string: zone-file syntax, where `"a; b"` is data and `a; b` a comment.
+func outsideQuotes(s, chars string) bool {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch == '\\':
+			i++
+		case ch == '"':
+			quoted = !quoted
+		case !quoted && strings.IndexByte(chars, ch) >= 0:
+			return true
+		}
+	}
+	return false
+}
+
+// parseLine is the zone parser's position suffix: the data is one line of
+// ours, so the position says nothing to the user.
+var parseLine = regexp.MustCompile(` at line: \d+:\d+$`)
+
+// parseReason turns a zone parser error ("dns: bad A A: \"x\" at line:
+// 1:38") into what a user can act on ("not a valid A value").
+func parseReason(typ string, err error) string {
+	msg := strings.TrimPrefix(parseLine.ReplaceAllString(err.Error(), ""), "dns: ")
+	if field, ok := strings.CutPrefix(msg, "bad "+typ+" "); ok {
+		field, _, _ = strings.Cut(field, ":")
+		if field == typ {
+			return "not valid " + typ + " data"
+		}
+		return "bad " + strings.ToLower(field) + " field"
+	}
+	return msg
 }
 
 // quoteTXT turns plain text into TXT character-strings of at most 255

@@ -139,15 +139,15 @@ func (s *Set) visibleZone(name string, c *Client) *Zone {
 // lookupOne answers name within z into res. It returns the CNAME target
 // to continue with, or "".
 func (s *Set) lookupOne(z *Zone, name string, qtype uint16, c *Client, locate func() *Location, res *Result) string {
-	// Delegations below the apex cut the zone (RFC 1034 §4.3.2 step 3b).
+	// Delegations below the apex cut the zone (RFC 1034 §4.3.2 step 3b),
+	// also at the end of a CNAME chain: the chain so far is the
+	// (authoritative) answer and the referral follows in authority.
 	if cut := z.delegation(name); cut != "" && !(cut == name && qtype == dns.TypeDS) {
-		if len(res.Answer) == 0 {
-			res.Referral = true
-			ns := z.nodes[cut].sets[dns.TypeNS]
-			res.Ns = append(res.Ns, ns.RRs...)
-			for _, rr := range ns.RRs {
-				res.Extra = append(res.Extra, z.glue(rr.(*dns.NS).Ns)...)
-			}
+		res.Referral = len(res.Answer) == 0
+		ns := z.nodes[cut].sets[dns.TypeNS]
+		res.Ns = append(res.Ns, ns.RRs...)
+		for _, rr := range ns.RRs {
+			res.Extra = append(res.Extra, z.glue(rr.(*dns.NS).Ns)...)
 		}
 		return ""
 	}
@@ -163,22 +163,27 @@ func (s *Set) lookupOne(z *Zone, name string, qtype uint16, c *Client, locate fu
 		return ""
 	}
 
-	if cname := n.get(dns.TypeCNAME, c); cname != nil && qtype != dns.TypeCNAME {
+	// ANY matches a CNAME itself, without a restart (RFC 1034 §3.6.2).
+	if cname := n.get(dns.TypeCNAME, c); cname != nil && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 		rrs := s.pick(cname, c, locate, res)
 		res.Answer = append(res.Answer, withOwner(rrs, name, owner)...)
 		if len(rrs) == 0 {
 			return ""
 		}
 		target := rrs[0].(*dns.CNAME).Target
-		if slices.ContainsFunc(res.Answer[:len(res.Answer)-1], func(rr dns.RR) bool { return rr.Header().Name == target }) {
-			return "" // a loop: stop, the chain so far is the answer
+		// A target already in the chain (itself included) is a loop:
+		// stop, the chain so far is the answer.
+		if slices.ContainsFunc(res.Answer, func(rr dns.RR) bool { return rr.Header().Name == target }) {
+			return ""
 		}
 		return target
 	}
 
 	if qtype == dns.TypeANY {
-		// RFC 8482: answer ANY with one RRset rather than everything.
-		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeSOA, dns.TypeNS} {
+		// RFC 8482: answer ANY with one RRset rather than everything: the
+		// first of the usual types, else the name's lowest type, so that a
+		// name with only SRV or PTR records is not NODATA (§4.1).
+		for _, t := range append([]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeNS}, n.types(c)...) {
 			if set := n.get(t, c); set != nil {
 				res.Answer = append(res.Answer, withOwner(s.pick(set, c, locate, res), name, owner)...)
 				return ""
@@ -206,9 +211,15 @@ type overlay struct {
 	view    *node
 	zone    *node
 	inherit map[uint16]bool
+	// apex is set at a zone's apex, whose NS a view never hides: the
+	// zone's delegation and its SOA stay the zone's.
+	apex bool
 }
 
 func (o overlay) get(t uint16, c *Client) *RRSet {
+	if o.apex && t == dns.TypeNS && o.zone != nil {
+		return o.zone.sets[t]
+	}
 	if o.view != nil {
 		if s := o.view.sets[t]; s != nil {
 			return s
@@ -223,9 +234,28 @@ func (o overlay) get(t uint16, c *Client) *RRSet {
 	return nil
 }
 
+// types lists the RR types the client sees at the node, in numeric order.
+func (o overlay) types(c *Client) []uint16 {
+	var out []uint16
+	for _, n := range []*node{o.view, o.zone} {
+		if n == nil {
+			continue
+		}
+		for t := range n.sets {
+			if !slices.Contains(out, t) && o.get(t, c) != nil {
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // findNode finds the data for name: the view's exact node, the zone's
 // exact node, then the closest wildcard (the view's first). owner is the
-// node's own name (a wildcard's "*.x" for synthesized answers).
+// node's own name (a wildcard's "*.x" for synthesized answers). A name
+// that exists without records (an empty non-terminal) has no node and no
+// wildcard answers for it (RFC 4592 §2.2.2).
 func (s *Set) findNode(z *Zone, name string, c *Client) (*overlay, string) {
 	var inherit map[uint16]bool
 	var vn *node
@@ -235,7 +265,10 @@ func (s *Set) findNode(z *Zone, name string, c *Client) (*overlay, string) {
 	}
 	zn := z.nodes[name]
 	if vn != nil || zn != nil {
-		return &overlay{view: vn, zone: zn, inherit: inherit}, name
+		return &overlay{view: vn, zone: zn, inherit: inherit, apex: name == z.Origin}, name
+	}
+	if z.exists[name] {
+		return nil, ""
 	}
 	// Wildcards (RFC 4592): only below the closest encloser.
 	for p := parent(name); p != "" && isBelow(p, z.Origin); p = parent(p) {

@@ -124,7 +124,7 @@ func Build(in Input) (*Set, error) {
 	for i := range in.Views {
 		b.view(fmt.Sprintf("views[%d]", i), &in.Views[i], in.Site, ifAddrs)
 	}
-	b.reverse(in.Inside)
+	b.reverse(in.Inside, in.Site)
 	sort.Slice(b.set.zones, func(i, j int) bool {
 		return dns.CountLabel(b.set.zones[i].Origin) > dns.CountLabel(b.set.zones[j].Origin)
 	})
@@ -322,7 +322,21 @@ func (b *builder) checkCNAMEs(path string, nodes map[string]*node) {
 // reverse generates an inside reverse zone for every inside prefix, with
 // a PTR for every A and AAAA record whose address falls in it. A zone the
 // config declares itself is left alone.
-func (b *builder) reverse(inside []netip.Prefix) {
+func (b *builder) reverse(inside []netip.Prefix, site *config.Site) {
+	// The generated zones are the site's: their SOA and NS are those of
+	// the local domain's zone, else the public domain's, else the first
+	// zone's; localhost only when there is no zone at all.
+	var model *Zone
+	if site != nil {
+		for _, d := range []string{site.LocalDomain, site.Domain} {
+			if model == nil && d != "" {
+				model = b.set.byOrigin(Fqdn(d))
+			}
+		}
+	}
+	if model == nil && len(b.set.zones) > 0 {
+		model = b.set.zones[0]
+	}
 	for _, p := range inside {
 		origin := reverseZoneName(p)
 		if b.set.byOrigin(origin) != nil {
@@ -331,7 +345,24 @@ func (b *builder) reverse(inside []netip.Prefix) {
 		z := &Zone{Origin: origin, Inside: true, Generated: true, nodes: map[string]*node{}}
 		z.SOA = &dns.SOA{Hdr: hdr(origin, dns.TypeSOA, 300), Ns: "localhost.", Mbox: "hostmaster.localhost.",
 			Refresh: 3600, Retry: 900, Expire: 604800, Minttl: 300}
-		z.add(&dns.NS{Hdr: hdr(origin, dns.TypeNS, 300), Ns: "localhost."}, "config")
+		nss := []string{"localhost."}
+		if model != nil {
+			soa := *model.SOA
+			soa.Hdr = hdr(origin, dns.TypeSOA, model.SOA.Hdr.Ttl)
+			z.SOA = &soa
+			nss = nss[:0]
+			if ns := model.set(model.Origin, dns.TypeNS); ns != nil {
+				for _, rr := range ns.RRs {
+					nss = append(nss, rr.(*dns.NS).Ns)
+				}
+			}
+			if len(nss) == 0 {
+				nss = append(nss, soa.Ns)
+			}
+		}
+		for _, ns := range nss {
+			z.add(&dns.NS{Hdr: hdr(origin, dns.TypeNS, z.SOA.Hdr.Ttl), Ns: ns}, "config")
+		}
 		seen := map[string]bool{}
 		addPTR := func(rr dns.RR) {
 			var a netip.Addr

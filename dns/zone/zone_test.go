@@ -52,6 +52,10 @@ dns:
         - {name: loop1, type: CNAME, value: loop2}
         - {name: loop2, type: CNAME, value: loop1}
         - {name: "*.dev", type: A, value: 192.0.2.99}
+        - {name: x.ent.dev, type: A, value: 192.0.2.98}
+        - {name: self, type: CNAME, value: self}
+        - {name: intosub, type: CNAME, value: host.sub}
+        - {name: "@", type: TXT, value: "v=spf1 -all"}
         - {name: a.b.deep, type: TXT, value: "hello world"}
         - {name: sub, type: NS, value: ns.sub.example.net.}
         - {name: ns.sub, type: A, value: 192.0.2.53}
@@ -152,6 +156,16 @@ func TestLookup(t *testing.T) {
 		{"NS at apex", "example.net.", dns.TypeNS, outside, "NOERROR | an: example.net. NS ns1.example.net., example.net. NS ns2.example.org. | ex: ns1.example.net. A 192.0.2.1"},
 		{"SOA at apex", "example.net.", dns.TypeSOA, outside, "NOERROR | an: example.net. SOA ..."},
 		{"ANY is minimal", "www.example.net.", dns.TypeANY, outside, "NOERROR | an: www.example.net. A 192.0.2.10"},
+		// RFC 4592 2.2.2: an empty non-terminal exists; no wildcard for it.
+		{"empty non-terminal below a wildcard", "ent.dev.example.net.", dns.TypeA, outside, "NOERROR | ns: example.net. SOA ..."},
+		{"below the empty non-terminal", "y.ent.dev.example.net.", dns.TypeA, outside, "NXDOMAIN | ns: example.net. SOA ..."},
+		// RFC 8482 4.1: ANY gets an RRset of the name, whatever its type.
+		{"ANY at an SRV-only name", "_sip._udp.example.net.", dns.TypeANY, outside, "NOERROR | an: _sip._udp.example.net. SRV 10 5 5060 mail.example.net."},
+		// RFC 1034 3.6.2: ANY matches the CNAME itself; no restart.
+		{"ANY at a CNAME owner", "alias.example.net.", dns.TypeANY, outside, "NOERROR | an: alias.example.net. CNAME www.example.net."},
+		// RFC 1034 4.3.2 step 3b, after a CNAME: the chain, then the referral.
+		{"CNAME into a delegation", "intosub.example.net.", dns.TypeA, outside, "NOERROR | an: intosub.example.net. CNAME host.sub.example.net. | ns: sub.example.net. NS ns.sub.example.net. | ex: ns.sub.example.net. A 192.0.2.53"},
+		{"CNAME to itself, once", "self.example.net.", dns.TypeA, outside, "NOERROR | an: self.example.net. CNAME self.example.net."},
 		{"not ours", "www.other.org.", dns.TypeA, outside, "NOT-OURS"},
 		{"inside zone hidden from outside", "nas.home.arpa.", dns.TypeA, outside, "NOT-OURS"},
 		{"inside zone for inside", "nas.home.arpa.", dns.TypeA, &Client{Inside: true}, "NOERROR | an: nas.home.arpa. A 192.168.1.10"},
@@ -193,6 +207,11 @@ func TestViews(t *testing.T) {
 		{"example.net.", dns.TypeA, "NOERROR | an: example.net. A 192.168.1.1"},
 		// MX is inherited from the zone for names the view owns.
 		{"example.net.", dns.TypeMX, "NOERROR | an: example.net. MX 10 mail.example.net., example.net. MX 20 mx.other.org. | ex: mail.example.net. A 192.0.2.25"},
+		// The apex's NS and SOA are never hidden by a view that owns the
+		// apex; its other types are, unless inherited.
+		{"example.net.", dns.TypeNS, "NOERROR | an: example.net. NS ns1.example.net., example.net. NS ns2.example.org. | ex: ns1.example.net. A 192.0.2.1"},
+		{"example.net.", dns.TypeSOA, "NOERROR | an: example.net. SOA ..."},
+		{"example.net.", dns.TypeTXT, "NOERROR | ns: example.net. SOA ..."},
 		// Names the view does not declare come from the zone.
 		{"mail.example.net.", dns.TypeA, "NOERROR | an: mail.example.net. A 192.0.2.25"},
 		// A CNAME into a view-owned name follows the view.
@@ -437,5 +456,65 @@ dns:
 	f.Section.Views[0].Match.Interfaces = []string{"wg9"}
 	if _, err := Build(Input{Site: &f.Site, Zones: f.Section.Zones, Views: f.Section.Views, InterfaceAddrs: ifAddrs}); err == nil || !strings.Contains(err.Error(), "views[0].match.interfaces[0]: interface wg9") {
 		t.Errorf("unknown interface error = %v", err)
+	}
+}
+
+// TestReverseZoneSOA: a generated reverse zone names the site's servers
+// (the local domain's zone, else the public one), not localhost.
+func TestReverseZoneSOA(t *testing.T) {
+	tests := []struct {
+		name, config, wantSOA, wantNS string
+	}{
+		{"local domain's zone", testConfig, "ns1.home.arpa. hostmaster.home.arpa.", "ns1.home.arpa."},
+		{"public zone when no local one", strings.Replace(testConfig, "    - name: home.arpa\n", "    - name: home.example\n", 1),
+			"ns1.example.net. hostmaster.example.net.", "ns1.example.net. ns2.example.org."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := buildTest(t, tc.config)
+			z := s.Zone("1.168.192.in-addr.arpa.")
+			if z == nil {
+				t.Fatal("no reverse zone for the lan")
+			}
+			if got := z.SOA.Ns + " " + z.SOA.Mbox; got != tc.wantSOA {
+				t.Errorf("SOA = %s, want %s", got, tc.wantSOA)
+			}
+			r := s.Lookup("1.168.192.in-addr.arpa.", dns.TypeNS, &Client{Inside: true})
+			var ns []string
+			for _, rr := range r.Answer {
+				ns = append(ns, rr.(*dns.NS).Ns)
+			}
+			if got := strings.Join(ns, " "); got != tc.wantNS {
+				t.Errorf("NS = %s, want %s", got, tc.wantNS)
+			}
+		})
+	}
+}
+
+func TestParseRR(t *testing.T) {
+	tests := []struct {
+		typ, value, want, err string
+	}{
+		// A ";" inside quotes is data (RFC 8659 parameters).
+		{"CAA", `0 issue "ca.example; accounturi=https://ca.example/acct/1"`, `0 issue "ca.example; accounturi=https://ca.example/acct/1"`, ""},
+		{"TXT", "a; b", `"a; b"`, ""},
+		{"MX", "10 mail ; comment", "", "no comments or directives"},
+		{"CAA", `0 issue "ca.example" ; x`, "", "no comments or directives"},
+		{"A", "192.0.2.1\n192.0.2.2", "", "no comments or directives"},
+		{"A", "192.0.2.x", "", `invalid A value "192.0.2.x": not valid A data`},
+		{"MX", "ten mail", "", `invalid MX value "ten mail": bad pref field`},
+	}
+	for _, tc := range tests {
+		rr, err := ParseRR("example.net.", "x.example.net.", tc.typ, 300, tc.value)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "line:") {
+				t.Errorf("ParseRR(%s %q) error = %v, want one containing %q and no parser position", tc.typ, tc.value, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("ParseRR(%s %q) error = %v", tc.typ, tc.value, err)
+		case !strings.HasSuffix(rr.String(), tc.want):
+			t.Errorf("ParseRR(%s %q) = %s, want data %s", tc.typ, tc.value, rr, tc.want)
+		}
 	}
 }
