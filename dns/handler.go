@@ -31,11 +31,24 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 func (s *Server) handle(w mdns.ResponseWriter, req *mdns.Msg, proto string, rt *snapshot) cacheability {
 	start := time.Now()
 	src, dst := addrOf(w.RemoteAddr()), addrOf(w.LocalAddr())
-	if req.Response || len(req.Question) != 1 {
+	if req.Response {
 		s.metrics.malformed.Inc()
-		if !req.Response {
-			s.reply(w, new(mdns.Msg).SetRcode(req, mdns.RcodeFormatError), proto, nil)
+		return cacheability{}
+	}
+	// An OPT in the query is answered with one (RFC 6891 §7), errors
+	// included; more than one is itself an error (§6.1.1).
+	opt, opts := req.IsEdns0(), 0
+	for _, rr := range req.Extra {
+		if rr.Header().Rrtype == mdns.TypeOPT {
+			opts++
 		}
+	}
+	if opts > 1 || len(req.Question) != 1 || req.Opcode == mdns.OpcodeQuery && (len(req.Answer) > 1 || len(req.Ns) > 1 || len(req.Extra) > 2) {
+		s.metrics.malformed.Inc()
+		if opts > 1 {
+			opt = nil
+		}
+		s.reply(w, new(mdns.Msg).SetRcode(req, mdns.RcodeFormatError), proto, opt)
 		return cacheability{}
 	}
 	switch req.Opcode {
@@ -45,18 +58,18 @@ func (s *Server) handle(w mdns.ResponseWriter, req *mdns.Msg, proto string, rt *
 		return cacheability{}
 	default:
 		resp := new(mdns.Msg).SetRcode(req, mdns.RcodeNotImplemented)
-		s.reply(w, resp, proto, req.IsEdns0())
+		s.reply(w, resp, proto, opt)
 		return cacheability{}
 	}
 
 	q := req.Question[0]
-	opt := req.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
-		// RFC 6891 §6.1.3: BADVERS, with our OPT saying version 0.
+		// RFC 6891 §6.1.3: BADVERS, with our OPT saying version 0; the DO
+		// bit is echoed (RFC 3225 §3).
 		resp := new(mdns.Msg)
 		resp.SetReply(req)
 		resp.Rcode = mdns.RcodeBadVers
-		resp.SetEdns0(ednsSize, false)
+		resp.SetEdns0(ednsSize, opt.Do())
 		w.WriteMsg(resp)
 		s.metrics.count("none", q.Qtype, resp.Rcode, proto, start)
 		return cacheability{}
@@ -309,10 +322,11 @@ func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 // maxUpdateRRs bounds the records one UPDATE may carry.
 const maxUpdateRRs = 1000
 
-// accept decides from the header alone whether a message is worth parsing:
-// responses are dropped; QUERY (with at most an IXFR SOA and OPT plus TSIG
-// beside the question) and NOTIFY as miekg/dns's default does; UPDATE with
-// bounded sections; other opcodes get NOTIMP.
+// accept decides from the header alone whether a message is worth
+// parsing: responses are dropped, and so is a message whose counts no
+// well-formed QUERY, NOTIFY or UPDATE could have (FORMERR, unparsed).
+// Anything smaller is parsed, and the handler answers FORMERR or NOTIMP
+// itself, with an OPT when the query had one (RFC 6891 §7).
 func (s *Server) accept(dh mdns.Header) mdns.MsgAcceptAction {
 	const qr = 1 << 15
 	if dh.Bits&qr != 0 {
@@ -321,17 +335,12 @@ func (s *Server) accept(dh mdns.Header) mdns.MsgAcceptAction {
 	}
 	opcode := int(dh.Bits>>11) & 0xF
 	action := mdns.MsgAccept
-	switch {
-	case opcode == mdns.OpcodeUpdate:
-		if dh.Qdcount != 1 || int(dh.Ancount)+int(dh.Nscount) > maxUpdateRRs || dh.Arcount > 2 {
-			action = mdns.MsgReject
-		}
-	case opcode == mdns.OpcodeQuery || opcode == mdns.OpcodeNotify:
-		if dh.Qdcount != 1 || dh.Ancount > 1 || dh.Nscount > 1 || dh.Arcount > 2 {
-			action = mdns.MsgReject
-		}
-	default:
-		return mdns.MsgRejectNotImplemented
+	limit := 8 // a query: the question, an IXFR SOA, OPT, TSIG, and some slack
+	if opcode == mdns.OpcodeUpdate {
+		limit = maxUpdateRRs + 8
+	}
+	if dh.Qdcount > 8 || int(dh.Ancount)+int(dh.Nscount)+int(dh.Arcount) > limit {
+		action = mdns.MsgReject
 	}
 	if action != mdns.MsgAccept {
 		s.metrics.malformed.Inc()

@@ -143,6 +143,12 @@ func (t *transfers) serve(w mdns.ResponseWriter, req *mdns.Msg, rt *snapshot, sr
 		}
 		w.WriteMsg(resp)
 	}
+	if tt := req.IsTsig(); tt != nil && w.TsigStatus() != nil {
+		t.s.metrics.transfers.WithLabelValues(kind, "refused").Inc()
+		t.s.log.Warn("transfer refused", "zone", q.Name, "client", src, "type", kind, "reason", "tsig: "+w.TsigStatus().Error())
+		tsigErrorReply(w, req, new(mdns.Msg).SetRcode(req, mdns.RcodeNotAuth), w.TsigStatus())
+		return
+	}
 	key := signedBy(w, req, rt)
 	if key == nil {
 		refuse(mdns.RcodeRefused, "not signed with a known key")

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"fmt"
 	"hash"
 	"strings"
+	"time"
 
 	mdns "github.com/miekg/dns"
 )
@@ -99,4 +101,43 @@ func signedBy(w mdns.ResponseWriter, req *mdns.Msg, rt *snapshot) *tsigKey {
 		return nil
 	}
 	return rt.keys[strings.ToLower(t.Hdr.Name)]
+}
+
+// tsigErrorReply writes resp as the answer to a request whose TSIG failed
+// to verify (status): NOTAUTH with an unsigned TSIG record that carries
+// the TSIG error, BADKEY, BADSIG or BADTIME, and an empty MAC (RFC 8945
+// §5.3.2), so that the client can say what was wrong. It is packed and
+// written raw: the connection would otherwise try to sign it with the key
+// that failed.
+func tsigErrorReply(w mdns.ResponseWriter, req, resp *mdns.Msg, status error) error {
+	t := req.IsTsig()
+	resp.Rcode = mdns.RcodeNotAuth
+	code := uint16(mdns.RcodeBadSig)
+	switch status {
+	case mdns.ErrSecret, mdns.ErrKeyAlg:
+		code = mdns.RcodeBadKey
+	case mdns.ErrTime:
+		code = mdns.RcodeBadTime
+	}
+	rr := &mdns.TSIG{
+		Hdr:        mdns.RR_Header{Name: t.Hdr.Name, Rrtype: mdns.TypeTSIG, Class: mdns.ClassANY},
+		Algorithm:  t.Algorithm,
+		TimeSigned: t.TimeSigned,
+		Fudge:      t.Fudge,
+		OrigId:     req.Id,
+		Error:      code,
+	}
+	if code == mdns.RcodeBadTime {
+		// The server's time, so that the client can see the skew.
+		now := uint64(time.Now().Unix())
+		rr.OtherLen = 6
+		rr.OtherData = fmt.Sprintf("%012x", now)
+	}
+	resp.Extra = append(resp.Extra, rr)
+	b, err := resp.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

@@ -37,9 +37,9 @@ func (s *Server) update(w mdns.ResponseWriter, req *mdns.Msg, rt *snapshot, src 
 		respond(mdns.RcodeRefused, "refused", "not signed; updates need a TSIG key")
 		return
 	} else if err := w.TsigStatus(); err != nil {
-		// RFC 8945 §5.2: a bad signature or unknown key is NOTAUTH.
-		resp := new(mdns.Msg).SetRcode(req, mdns.RcodeNotAuth)
-		w.WriteMsg(resp)
+		// RFC 8945 §5.2: a bad signature or unknown key is NOTAUTH, with
+		// the TSIG error in an unsigned TSIG record.
+		tsigErrorReply(w, req, new(mdns.Msg).SetRcode(req, mdns.RcodeNotAuth), err)
 		s.metrics.updates.WithLabelValues("badkey").Inc()
 		s.log.Warn("update refused", "zone", origin, "client", src, "key", t.Hdr.Name, "reason", "tsig: "+err.Error())
 		return
