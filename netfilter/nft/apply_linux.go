@@ -19,8 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const familyInet = unix.NFPROTO_INET
-
 // Element chunks: at most maxChunk elements per NEWSETELEM message
 // (DESIGN.md), and few enough bytes that the element list stays under
 // netlink's 64 KiB attribute length when elements carry comments.
@@ -67,7 +65,7 @@ func KeepState() ApplyOption {
 func Apply(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error {
 	p, err := prepare(r)
 	if err != nil {
-		return fmt.Errorf("apply table inet %s: %w", tableName(r), err)
+		return fmt.Errorf("apply %s: %w", tableRef(tableName(r)), err)
 	}
 	return apply(c, r, p, opts...)
 }
@@ -90,19 +88,19 @@ func apply(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error 
 	if o.keep {
 		live, err := ReadState(c, r.Table)
 		if err != nil {
-			return fmt.Errorf("apply table inet %s: read the live state to keep: %w", r.Table, err)
+			return fmt.Errorf("apply %s: read the live state to keep: %w", tableRef(r.Table), err)
 		}
 		st = live
 	}
 	b, err := build(r, p, st)
 	if err != nil {
-		return fmt.Errorf("apply table inet %s: %w", r.Table, err)
+		return fmt.Errorf("apply %s: %w", tableRef(r.Table), err)
 	}
 	if err := c.send(b.msgs); err != nil {
-		return fmt.Errorf("apply table inet %s: %w", r.Table, err)
+		return fmt.Errorf("apply %s: %w", tableRef(r.Table), err)
 	}
 	if err := c.verifyCounts(r, b.counts); err != nil {
-		return fmt.Errorf("apply table inet %s: applied, but %w", r.Table, err)
+		return fmt.Errorf("apply %s: applied, but %w", tableRef(r.Table), err)
 	}
 	return nil
 }
@@ -161,7 +159,7 @@ type builder struct {
 
 func newBuilder(table string) (*builder, error) {
 	b := &builder{
-		t:      &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
+		t:      libTable(table),
 		setIDs: map[string]uint32{},
 		counts: map[string]setCount{},
 	}
@@ -217,13 +215,13 @@ func build(r *ruleset.Ruleset, p *prepared, st *State) (*builder, error) {
 		b.counters = st.Counters
 	}
 	t := b.t
-	if err := b.libAdd("table inet "+r.Table, func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
+	if err := b.libAdd(tableRef(r.Table), func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
 		return nil, err
 	}
-	if err := b.libAdd("delete the previous table inet "+r.Table, func(c *nftables.Conn) error { c.DelTable(t); return nil }); err != nil {
+	if err := b.libAdd("delete the previous "+tableRef(r.Table), func(c *nftables.Conn) error { c.DelTable(t); return nil }); err != nil {
 		return nil, err
 	}
-	if err := b.libAdd("table inet "+r.Table, func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
+	if err := b.libAdd(tableRef(r.Table), func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
 		return nil, err
 	}
 	if ft := r.Flowtable; ft != nil {
@@ -322,7 +320,7 @@ func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElem
 		}
 		label := fmt.Sprintf("set %s: elements %s to %s", s.Name,
 			elementKey(s, elems[chunk[0].src]), elementKey(s, elems[chunk[len(chunk)-1].src]))
-		data, err := setElemMsg(familyInet, b.t.Name, s.Name, id, chunk)
+		data, err := setElemMsg(familyNum, b.t.Name, s.Name, id, chunk)
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
@@ -436,7 +434,7 @@ type exprs struct {
 
 func (l *exprs) add(es ...expr.Any) {
 	for _, e := range es {
-		data, err := expr.Marshal(byte(familyInet), e)
+		data, err := expr.Marshal(familyNum, e)
 		if err != nil && l.err == nil {
 			l.err = err
 		}
@@ -465,8 +463,8 @@ func (b *builder) anonSet(label string, kt nftables.SetDatatype, interval bool, 
 	label += ": anonymous set"
 	hostOrder := kt.Name == nftables.TypeIFName.Name
 	b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWSET, flags: unix.NLM_F_CREATE,
-		data: anonSetMsg(familyInet, b.t.Name, id, kt.GetNFTMagic(), kt.Bytes, interval, hostOrder, len(keys)), label: label})
-	data, err := setElemMsg(familyInet, b.t.Name, "__set%d", id, keys)
+		data: anonSetMsg(familyNum, b.t.Name, id, kt.GetNFTMagic(), kt.Bytes, interval, hostOrder, len(keys)), label: label})
+	data, err := setElemMsg(familyNum, b.t.Name, "__set%d", id, keys)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
@@ -552,7 +550,7 @@ func (b *builder) addRule(chain string, lr lowered, label string) error {
 	if l.err != nil {
 		return l.err
 	}
-	data, err := ruleMsg(familyInet, b.t.Name, chain, l.list, userdata.AppendString(nil, userdata.TypeComment, r.ID))
+	data, err := ruleMsg(familyNum, b.t.Name, chain, l.list, userdata.AppendString(nil, userdata.TypeComment, r.ID))
 	if err != nil {
 		return err
 	}
@@ -767,7 +765,7 @@ func addNAT(l *exprs, n *ruleset.NAT) error {
 		// google/nftables cannot send masq ports together with flags,
 		// and without NF_NAT_RANGE_PROTO_SPECIFIED the kernel ignores
 		// the ports: encode this one by hand.
-		data, err := expr.MarshalExprData(byte(familyInet), &expr.Masq{ToPorts: true, RegProtoMin: protoMin, RegProtoMax: protoMax})
+		data, err := expr.MarshalExprData(familyNum, &expr.Masq{ToPorts: true, RegProtoMin: protoMin, RegProtoMax: protoMax})
 		if err != nil {
 			return err
 		}

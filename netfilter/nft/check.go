@@ -34,6 +34,9 @@ func prepare(r *ruleset.Ruleset) (*prepared, error) {
 	if err := checkName("table", r.Table); err != nil {
 		return nil, err
 	}
+	if err := checkFamily(r); err != nil {
+		return nil, err
+	}
 	p := &prepared{sets: setsByName(r), elems: map[string][]ruleset.Element{}, rules: map[*ruleset.Rule]lowered{}}
 	for _, s := range r.Sets {
 		if err := checkSet(s); err != nil {

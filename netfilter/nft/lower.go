@@ -176,14 +176,12 @@ func errAfterSet(what, set string) error {
 	return fmt.Errorf("%s after a match on several protocols (%s): nft cannot parse that back; put the specific match first", what, set)
 }
 
-func familyOf(f string) (string, error) {
-	switch f {
-	case "ip":
-		return "ipv4", nil
-	case "ip6":
-		return "ipv6", nil
+// familyOf is the meta nfproto value (ipv4, ipv6) of address family f.
+func familyOf(f ruleset.Family) (string, error) {
+	if nf := f.NFProto(); nf != "" {
+		return nf, nil
 	}
-	return "", fmt.Errorf("family %q; use ip or ip6", f)
+	return "", fmt.Errorf("family %q; use %s or %s", f, ruleset.IP, ruleset.IP6)
 }
 
 // lowerRule lowers r; sets are the ruleset's named sets by name.
@@ -631,7 +629,7 @@ func checkNAT(ctx *lowerCtx, n *ruleset.NAT) error {
 			return fmt.Errorf("%s: %w", n.Kind, err)
 		}
 		if ctx.nfSet != "" {
-			return errAfterSet(string(n.Kind)+" "+n.Family, ctx.nfSet)
+			return errAfterSet(string(n.Kind)+" "+string(n.Family), ctx.nfSet)
 		}
 		if !n.Addr.IsValid() || n.Addr.Is4() != (fam == "ipv4") || n.Addr.Is4In6() {
 			return fmt.Errorf("%s %s to %v: not an %s address", n.Kind, n.Family, n.Addr, fam)

@@ -174,6 +174,10 @@ func TestCheck(t *testing.T) {
 		{"keyword chain", func(r *ruleset.Ruleset) { r.Chains[0].Name = "counter" }, `chain name "counter" is an nft keyword`},
 		{"keyword set", func(r *ruleset.Ruleset) { r.Sets[0].Name = "ip" }, `set name "ip" is an nft keyword`},
 		{"bad table", func(r *ruleset.Ruleset) { r.Table = "9edge" }, `table name "9edge"`},
+		{"table family", func(r *ruleset.Ruleset) { r.Family = ruleset.IP6 }, "table ip6 edge: family ip6; this library builds inet tables only"},
+		{"address match family", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, ruleset.INet, false, "192.0.2.1")}
+		}, `rule "r1": address match without family ip or ip6`},
 		{"quote in id", func(r *ruleset.Ruleset) { rule(r).ID = `say "hi"` }, `rule "say \"hi\"": id`},
 		{"long id", func(r *ruleset.Ruleset) { rule(r).ID = strings.Repeat("x", 129) }, "longer than 128 bytes"},
 		{"ifname", func(r *ruleset.Ruleset) {
@@ -189,13 +193,13 @@ func TestCheck(t *testing.T) {
 			rule(r).Matches = []ruleset.Match{protos(false, "udp"), ports(ruleset.DPort, "tcp", false, port(22))}
 		}, `rule "r1": match 2 (dport): tcp port after a match that limits the rule to udp`},
 		{"conflicting family", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, "ip", false, "192.0.2.1"), values(ruleset.ICMPv6Type, false, "echo-request")}
+			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, ruleset.IP, false, "192.0.2.1"), values(ruleset.ICMPv6Type, false, "echo-request")}
 		}, `match 2 (icmpv6type): ipv6 after a match that limits the rule to ipv4`},
 		{"set type", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addrSet(ruleset.SAddr, "ip", false, "v6")}
+			rule(r).Matches = []ruleset.Match{addrSet(ruleset.SAddr, ruleset.IP, false, "v6")}
 		}, `set v6 has type ipv6_addr, ip saddr needs ipv4_addr`},
 		{"address family", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addr(ruleset.DAddr, "ip", false, "2001:db8::1")}
+			rule(r).Matches = []ruleset.Match{addr(ruleset.DAddr, ruleset.IP, false, "2001:db8::1")}
 		}, `2001:db8::1/128 is not an ipv4 prefix`},
 		{"icmp type", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{values(ruleset.ICMPType, false, "echo")}
@@ -210,14 +214,14 @@ func TestCheck(t *testing.T) {
 		{"log prefix", func(r *ruleset.Ruleset) { rule(r).Log = &ruleset.Log{Prefix: "a\nb"} }, "control characters"},
 		{"limit unit", func(r *ruleset.Ruleset) { rule(r).Limit = &ruleset.Limit{Rate: 1, Unit: "fortnight"} }, `limit unit "fortnight"`},
 		{"meter set", func(r *ruleset.Ruleset) {
-			rule(r).Meter = &ruleset.Meter{Set: "m4", Family: "ip6", Limit: ruleset.Limit{Rate: 1, Unit: "second"}}
+			rule(r).Meter = &ruleset.Meter{Set: "m4", Family: ruleset.IP6, Limit: ruleset.Limit{Rate: 1, Unit: "second"}}
 		}, "meter: set m4 has type ipv4_addr, the ip6 saddr key needs ipv6_addr"},
 		{"nat family", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, "ip6", false, "2001:db8::/32")}
-			rule(r).NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: "ip", Addr: netip.MustParseAddr("192.0.2.1")}
+			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, ruleset.IP6, false, "2001:db8::/32")}
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: ruleset.IP, Addr: netip.MustParseAddr("192.0.2.1")}
 		}, "dnat ip in a rule limited to ipv6"},
 		{"nat address", func(r *ruleset.Ruleset) {
-			rule(r).NAT = &ruleset.NAT{Kind: ruleset.SNAT, Family: "ip", Addr: netip.MustParseAddr("2001:db8::1")}
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.SNAT, Family: ruleset.IP, Addr: netip.MustParseAddr("2001:db8::1")}
 		}, "snat ip to 2001:db8::1: not an ipv4 address"},
 		{"raw ports", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{ports(ruleset.DPort, "", false, port(53)), ports(ruleset.SPort, "", false, port(53))}

@@ -12,15 +12,58 @@ import (
 	"time"
 )
 
-// Ruleset is the whole table edge-firewall owns.
+// Ruleset is one whole table, as the daemon that owns it declares it.
 type Ruleset struct {
-	// Table is the inet table's name ("edge").
+	// Family is the table's family. The zero value means INet, the only
+	// family package nft builds tables of (see Family).
+	Family Family
+	// Table is the table's name ("edge", "edge_vpn").
 	Table string
 	// Sets come before chains in the table, as nft lists them.
 	Sets   []*Set
 	Chains []*Chain
 	// Flowtable is the offload fast path, or nil.
 	Flowtable *Flowtable
+}
+
+// Family is an nftables family: of a table (ip, ip6, inet), or of the
+// addresses an address match, a meter or a NAT statement reads (ip or
+// ip6).
+type Family string
+
+// Families.
+const (
+	IP   Family = "ip"
+	IP6  Family = "ip6"
+	INet Family = "inet"
+)
+
+// FamilyOf is the family of a's addresses: IP or IP6.
+func FamilyOf(a netip.Addr) Family {
+	if a.Is4() {
+		return IP
+	}
+	return IP6
+}
+
+// NFProto is the meta nfproto value of an address family: "ipv4" for
+// IP, "ipv6" for IP6, "" for any other.
+func (f Family) NFProto() string {
+	switch f {
+	case IP:
+		return "ipv4"
+	case IP6:
+		return "ipv6"
+	}
+	return ""
+}
+
+// TableFamily is r's table family: r.Family, or INet when that is unset.
+func (r *Ruleset) TableFamily() Family {
+	if r.Family == "" {
+		return INet
+	}
+	return r.Family
 }
 
 // SetType is the type of a set's keys.
@@ -170,8 +213,8 @@ type Match struct {
 	Kind MatchKind
 	// Negate inverts the comparison (!=).
 	Negate bool
-	// Family is ip or ip6, for SAddr and DAddr.
-	Family   string
+	// Family is IP or IP6, for SAddr and DAddr.
+	Family   Family
 	Names    []string
 	Prefixes []netip.Prefix
 	// Set names a set to look the address up in instead of Prefixes.
@@ -203,8 +246,8 @@ type Limit struct {
 // to new sources).
 type Meter struct {
 	Set string
-	// Family is ip or ip6: the key is that family's source address.
-	Family string
+	// Family is IP or IP6: the key is that family's source address.
+	Family Family
 	Limit  Limit
 }
 
@@ -230,12 +273,12 @@ const (
 	Redirect   NATKind = "redirect"
 )
 
-// NAT rewrites addresses. For SNAT and DNAT, Family (ip or ip6) and Addr
+// NAT rewrites addresses. For SNAT and DNAT, Family (IP or IP6) and Addr
 // are set; Port and PortEnd optionally (a rule with a port must match
 // its transport protocol first).
 type NAT struct {
 	Kind    NATKind
-	Family  string
+	Family  Family
 	Addr    netip.Addr
 	Port    uint16
 	PortEnd uint16
@@ -307,7 +350,7 @@ func (r *Ruleset) Validate() error {
 				if m.Set != "" && sets[m.Set] == nil {
 					return fmt.Errorf("rule %q: undefined set %q", rule.ID, m.Set)
 				}
-				if (m.Kind == SAddr || m.Kind == DAddr) && m.Family != "ip" && m.Family != "ip6" {
+				if (m.Kind == SAddr || m.Kind == DAddr) && m.Family != IP && m.Family != IP6 {
 					return fmt.Errorf("rule %q: address match without family ip or ip6", rule.ID)
 				}
 			}
