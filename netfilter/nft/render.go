@@ -194,7 +194,7 @@ func renderRule(lr lowered, counters map[string]Counter) string {
 		}
 		switch s.kind {
 		case stMatch:
-			parts = append(parts, renderMatch(s))
+			parts = append(parts, matchKinds[s.m.Kind].render(s))
 		case stMeter:
 			m := r.Meter
 			op := "add"
@@ -222,69 +222,6 @@ func renderRule(lr lowered, counters map[string]Counter) string {
 		out += " comment " + quote(r.ID)
 	}
 	return out
-}
-
-func renderMatch(s stmt) string {
-	m := s.m
-	op := ""
-	if m.Negate {
-		op = "!= "
-	}
-	switch m.Kind {
-	case ruleset.IIFName, ruleset.OIFName:
-		q := make([]string, len(m.Names))
-		for i, n := range m.Names {
-			q[i] = quote(n)
-		}
-		return fmt.Sprintf("%s %s%s", m.Kind, op, list(q))
-	case ruleset.SAddr, ruleset.DAddr:
-		if m.Set != "" {
-			return fmt.Sprintf("%s %s %s@%s", m.Family, m.Kind, op, m.Set)
-		}
-		var vals []string
-		if s.ranges != nil {
-			for _, r := range s.ranges {
-				vals = append(vals, r.String())
-			}
-		} else {
-			for _, p := range m.Prefixes {
-				vals = append(vals, prefixString(p))
-			}
-		}
-		return fmt.Sprintf("%s %s %s%s", m.Family, m.Kind, op, valueList(vals, s.set))
-	case ruleset.DPort, ruleset.SPort:
-		proto := s.proto
-		if proto == "" {
-			proto = "th"
-		}
-		if m.Set != "" {
-			return fmt.Sprintf("%s %s %s@%s", proto, m.Kind, op, m.Set)
-		}
-		vals := make([]string, len(m.Ports))
-		for i, p := range m.Ports {
-			vals[i] = portRangeString(p)
-		}
-		return fmt.Sprintf("%s %s %s%s", proto, m.Kind, op, valueList(vals, s.set))
-	case ruleset.L4Proto:
-		return fmt.Sprintf("meta l4proto %s%s", op, list(m.Protos))
-	case ruleset.NFProto:
-		return fmt.Sprintf("meta nfproto %s%s", op, list(m.Values))
-	case ruleset.CtState, ruleset.CtStatus:
-		key := "state"
-		if m.Kind == ruleset.CtStatus {
-			key = "status"
-		}
-		if m.Negate {
-			// Sent as "none of these bits"; nft 1.0.6 lists that as "!".
-			return fmt.Sprintf("ct %s ! %s", key, strings.Join(m.Values, ","))
-		}
-		return fmt.Sprintf("ct %s %s", key, strings.Join(m.Values, ","))
-	case ruleset.FibDAddrLocal:
-		return "fib daddr type " + op + "local"
-	case ruleset.ICMPType, ruleset.ICMPv6Type:
-		return fmt.Sprintf("%s type %s%s", map[ruleset.MatchKind]string{ruleset.ICMPType: "icmp", ruleset.ICMPv6Type: "icmpv6"}[m.Kind], op, list(m.Values))
-	}
-	return string(m.Kind)
 }
 
 // quote quotes s the way nft prints strings: as is, since Check refuses

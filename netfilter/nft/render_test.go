@@ -177,7 +177,10 @@ func TestCheck(t *testing.T) {
 		{"table family", func(r *ruleset.Ruleset) { r.Family = ruleset.IP6 }, "table ip6 edge: family ip6; this library builds inet tables only"},
 		{"address match family", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, ruleset.INet, false, "192.0.2.1")}
-		}, `rule "r1": address match without family ip or ip6`},
+		}, `chain input: rule "r1": match 1 (saddr): family "inet"; use ip or ip6`},
+		{"nat port without a transport", func(r *ruleset.Ruleset) {
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: ruleset.IP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
+		}, `chain input: rule "r1": dnat to a port needs a match on the transport protocol`},
 		{"quote in id", func(r *ruleset.Ruleset) { rule(r).ID = `say "hi"` }, `rule "say \"hi\"": id`},
 		{"long id", func(r *ruleset.Ruleset) { rule(r).ID = strings.Repeat("x", 129) }, "longer than 128 bytes"},
 		{"ifname", func(r *ruleset.Ruleset) {

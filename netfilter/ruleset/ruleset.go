@@ -292,9 +292,11 @@ type Flowtable struct {
 }
 
 // Validate checks the ruleset's internal consistency: names unique, jump
-// targets and set references defined, fields fitting their kinds. The
-// compiler's output must always pass; it guards against compiler bugs
-// reaching the kernel, whose errors name nothing.
+// targets and set references defined, set elements of the set's type.
+// The compiler's output must always pass; it guards against compiler
+// bugs reaching the kernel, whose errors name nothing. What each kind of
+// match and statement requires is package nft's to check (nft.Check),
+// in the one place that knows the kind.
 func (r *Ruleset) Validate() error {
 	sets := map[string]*Set{}
 	for _, s := range r.Sets {
@@ -350,15 +352,9 @@ func (r *Ruleset) Validate() error {
 				if m.Set != "" && sets[m.Set] == nil {
 					return fmt.Errorf("rule %q: undefined set %q", rule.ID, m.Set)
 				}
-				if (m.Kind == SAddr || m.Kind == DAddr) && m.Family != IP && m.Family != IP6 {
-					return fmt.Errorf("rule %q: address match without family ip or ip6", rule.ID)
-				}
 			}
 			if rule.Meter != nil && (sets[rule.Meter.Set] == nil || !sets[rule.Meter.Set].Dynamic) {
 				return fmt.Errorf("rule %q: meter needs a dynamic set, %q is not one", rule.ID, rule.Meter.Set)
-			}
-			if n := rule.NAT; n != nil && n.Port != 0 && !hasProtoMatch(rule) {
-				return fmt.Errorf("rule %q: NAT to a port needs a transport protocol match first", rule.ID)
 			}
 			if rule.Offload && r.Flowtable == nil {
 				return fmt.Errorf("rule %q: offload without a flowtable", rule.ID)
@@ -366,13 +362,4 @@ func (r *Ruleset) Validate() error {
 		}
 	}
 	return nil
-}
-
-func hasProtoMatch(r *Rule) bool {
-	for _, m := range r.Matches {
-		if m.Kind == L4Proto || (m.Kind == DPort || m.Kind == SPort) && len(m.Protos) > 0 {
-			return true
-		}
-	}
-	return false
 }
