@@ -67,6 +67,47 @@ func Apply(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error {
 	return apply(c, r, p, opts...)
 }
 
+// Validate checks r against the kernel without changing anything, for
+// the prepare step of a daemon's two-phase reload (Apply is the commit).
+//
+// It runs Check, then sends the batch Apply would send for r and opts
+// (KeepState reads the live state as Apply does) without its
+// NFNL_MSG_BATCH_END. The kernel processes every message as for a
+// commit (tables, chains, sets and their elements, rules, the modules
+// they need), reports each one it refuses, and then aborts the
+// unfinished transaction (NFNL_ABORT_VALIDATE; nft -c works the same
+// way). A refusal is the *BatchError Apply's would be, naming the same
+// objects.
+//
+// The checks a commit runs on the whole table (jump loops and depth,
+// statements reached from hooks they cannot run in) are Check's: the
+// kernel (Linux 6.18) skips them when it aborts a batch that creates
+// the table, as every replace does, and nft -c misses them too.
+// TestValidateCommitChecks shows both, and that Check names the rule a
+// failed commit names. What only a commit can find (memory running out
+// while committing, the element counts read back after it) stays
+// Apply's to report.
+func Validate(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error {
+	p, err := prepare(r)
+	if err != nil {
+		return fmt.Errorf("validate %s: %w", tableRef(tableName(r)), err)
+	}
+	return validate(c, r, p, opts...)
+}
+
+// validate is Validate after Check (p may be nil); tests call it to
+// send what Check would refuse.
+func validate(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error {
+	b, err := batchFor(c, r, p, opts)
+	if err != nil {
+		return fmt.Errorf("validate %s: %w", tableRef(r.Table), err)
+	}
+	if err := c.batch(b.msgs, false); err != nil {
+		return fmt.Errorf("validate %s: %w", tableRef(r.Table), err)
+	}
+	return nil
+}
+
 func tableName(r *ruleset.Ruleset) string {
 	if r == nil {
 		return ""
@@ -77,19 +118,7 @@ func tableName(r *ruleset.Ruleset) string {
 // apply is Apply after Check (p may be nil); tests call it to send what
 // Validate would refuse.
 func apply(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error {
-	var o applyOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	st := o.state
-	if o.keep {
-		live, err := ReadState(c, r.Table)
-		if err != nil {
-			return fmt.Errorf("apply %s: read the live state to keep: %w", tableRef(r.Table), err)
-		}
-		st = live
-	}
-	b, err := build(r, p, st)
+	b, err := batchFor(c, r, p, opts)
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", tableRef(r.Table), err)
 	}
@@ -100,6 +129,24 @@ func apply(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error 
 		return fmt.Errorf("apply %s: applied, but %w", tableRef(r.Table), err)
 	}
 	return nil
+}
+
+// batchFor builds the batch that replaces r's table, carrying over the
+// state opts ask for.
+func batchFor(c *Conn, r *ruleset.Ruleset, p *prepared, opts []ApplyOption) (*builder, error) {
+	var o applyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	st := o.state
+	if o.keep {
+		live, err := ReadState(c, r.Table)
+		if err != nil {
+			return nil, fmt.Errorf("read the live state to keep: %w", err)
+		}
+		st = live
+	}
+	return build(r, p, st)
 }
 
 // verifyCounts reads back how many elements each set holds. The kernel

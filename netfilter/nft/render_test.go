@@ -243,6 +243,14 @@ func TestCheck(t *testing.T) {
 		}, "set v6: element comment"},
 		{"flowtable devices", func(r *ruleset.Ruleset) { r.Flowtable = &ruleset.Flowtable{Name: "ft"} }, "flowtable ft: no devices"},
 		{"hook", func(r *ruleset.Ruleset) { r.Chains[0].Hook = "ingress" }, `chain input: hook "ingress"`},
+		{"nat in a filter chain", func(r *ruleset.Ruleset) {
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.Masquerade}
+		}, `chain input: rule "r1": masquerade runs from base chain input (type filter, hook input; input): masquerade needs a chain of type nat at hook postrouting`},
+		{"jump loop", func(r *ruleset.Ruleset) {
+			r.Chains = append(r.Chains, &ruleset.Chain{Name: "a", Rules: []*ruleset.Rule{{ID: "a to b", Verdict: ruleset.Goto, Target: "b"}}},
+				&ruleset.Chain{Name: "b", Rules: []*ruleset.Rule{{ID: "b to a", Verdict: ruleset.Jump, Target: "a"}}})
+			rule(r).Verdict, rule(r).Target = ruleset.Jump, "a"
+		}, `chain b: rule "b to a": jump a: a loop through chain a, reached from base chain input (input -> a -> b -> a)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := ok()
