@@ -1,9 +1,11 @@
-// Package ruleset is edge-firewall's intermediate form: the nftables
-// concepts it uses (one inet table of chains, rules and sets) as plain
-// data. The compiler builds a Ruleset from the config; package nft renders
-// it as nft text (for -render, diff and golden tests) and applies it over
-// netlink. Keeping both on one form is what lets `edgectl fw diff` show
-// exactly what an apply would do.
+// Package ruleset is the intermediate form of edge's nftables library:
+// the nftables concepts the daemons use (one table of sets, chains and
+// rules, and a flowtable) as plain data. edge-firewall's compiler builds
+// a Ruleset from the config, edge-vpn its access table, edge-lb will
+// build its DNAT maps; package nft checks it, renders it as nft text
+// (for -render, diffs and golden tests) and applies it over netlink.
+// Keeping both on one form is what lets `edgectl fw diff` show exactly
+// what an apply would do.
 package ruleset
 
 import (
