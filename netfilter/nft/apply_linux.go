@@ -500,6 +500,7 @@ func (b *builder) anonSet(label string, kt nftables.SetDatatype, interval bool, 
 func (b *builder) addRule(chain string, lr lowered, label string) error {
 	r := lr.rule
 	var l exprs
+	me := &matchExprs{b: b, l: &l}
 	for i, s := range lr.stmts {
 		if s.omit {
 			continue
@@ -513,7 +514,8 @@ func (b *builder) addRule(chain string, lr lowered, label string) error {
 		var err error
 		switch s.kind {
 		case stMatch:
-			err = matchKinds[s.m.Kind].build(&matchExprs{b: b, l: &l, label: fmt.Sprintf("%s: match %d", label, i+1)}, s)
+			me.label = fmt.Sprintf("%s: match %d", label, i+1)
+			err = matchKinds[s.m.Kind].build(me, s)
 		case stMeter:
 			m := r.Meter
 			off, n := addrOffset(ruleset.SAddr, s.family)
