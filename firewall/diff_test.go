@@ -24,7 +24,7 @@ func diffRuleset(extraRule bool, block []string, bans []string) *ruleset.Ruleset
 		banEls[i].Timeout = time.Hour
 	}
 	in := &ruleset.Chain{Name: "input", Hook: ruleset.Input, Policy: ruleset.Drop, Rules: []*ruleset.Rule{
-		{ID: "input: block", Matches: []ruleset.Match{{Kind: ruleset.SAddr, Family: "ip", Set: "block_v4"}}, Counter: true, Verdict: ruleset.Drop},
+		{ID: "input: block", Matches: []ruleset.Match{{Kind: ruleset.SAddr, Family: ruleset.IP, Set: "block_v4"}}, Counter: true, Verdict: ruleset.Drop},
 		{ID: "input: ssh", Matches: []ruleset.Match{{Kind: ruleset.DPort, Protos: []string{"tcp"}, Ports: []ruleset.PortRange{{From: 22, To: 22}}}}, Counter: true, Verdict: ruleset.Accept},
 	}}
 	if extraRule {

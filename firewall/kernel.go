@@ -69,8 +69,10 @@ type nftKernel struct{ c *nft.Conn }
 
 var _ Kernel = (*nftKernel)(nil)
 
-func (k *nftKernel) Validate(rs *ruleset.Ruleset) error { return nft.Check(rs) }
-func (k *nftKernel) Apply(rs *ruleset.Ruleset) error    { return nft.Apply(k.c, rs, nft.KeepState()) }
+func (k *nftKernel) Validate(rs *ruleset.Ruleset) error {
+	return nft.Validate(k.c, rs, nft.KeepState())
+}
+func (k *nftKernel) Apply(rs *ruleset.Ruleset) error { return nft.Apply(k.c, rs, nft.KeepState()) }
 func (k *nftKernel) UpdateSet(s *ruleset.Set, put, del []ruleset.Element) error {
 	return nft.UpdateSet(k.c, compile.Table, s, put, del)
 }

@@ -2,7 +2,6 @@ package vpn
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -10,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
-	"golang.org/x/sys/unix"
+	"github.com/homeedge/edge/netfilter/nft"
+	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
 // aclTableName is edge-vpn's own nftables table. It holds only drops:
@@ -37,11 +35,17 @@ type aclRule struct {
 // aclTable keeps table inet edge_vpn in line with the access rules,
 // replacing it in one transaction when they change.
 type aclTable struct {
-	log  *slog.Logger
+	log *slog.Logger
+	// last is the fingerprint of the rules the table holds.
 	last string
+	// open connects to the nftables the table lives in; tests point it
+	// at a throwaway namespace.
+	open func() (*nft.Conn, error)
 }
 
-func newACLTable(log *slog.Logger) *aclTable { return &aclTable{log: log} }
+func newACLTable(log *slog.Logger) *aclTable {
+	return &aclTable{log: log, open: func() (*nft.Conn, error) { return nft.Open(0) }}
+}
 
 // accessOf is where p may go: its own limits, else its group's, else the
 // interface's default; empty means edge-vpn does not limit it.
@@ -91,124 +95,139 @@ func fingerprint(rules []aclRule) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-// apply replaces the table with rules (or removes it when there are
-// none), when they changed since the last apply.
-func (t *aclTable) apply(rules []aclRule) error {
+// aclRuleset is table inet edge_vpn for rules: a forward chain that
+// lets established and related traffic pass and sends each limited
+// peer's traffic (by interface and source address) to the peer's chain,
+// which returns what the peer may reach and counts and drops the rest.
+func aclRuleset(rules []aclRule) *ruleset.Ruleset {
+	fwd := &ruleset.Chain{Name: "forward", Hook: ruleset.Forward, Type: ruleset.Filter, Priority: aclPriority, Policy: ruleset.Accept,
+		Rules: []*ruleset.Rule{{ID: "established", Matches: []ruleset.Match{{Kind: ruleset.CtState, Values: []string{"established", "related"}}}, Verdict: ruleset.Return}}}
+	rs := &ruleset.Ruleset{Family: ruleset.INet, Table: aclTableName, Chains: []*ruleset.Chain{fwd}}
+	for _, r := range rules {
+		chain := &ruleset.Chain{Name: "peer_" + r.peer}
+		from := byFamily(r.addrs, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) })
+		to := byFamily(r.allow, func(p netip.Prefix) netip.Prefix { return p })
+		for _, fam := range []ruleset.Family{ruleset.IP, ruleset.IP6} {
+			if len(from[fam]) > 0 {
+				fwd.Rules = append(fwd.Rules, &ruleset.Rule{
+					ID:      fmt.Sprintf("peer %s (%s)", r.peer, fam),
+					Matches: []ruleset.Match{{Kind: ruleset.IIFName, Names: []string{r.iface}}, {Kind: ruleset.SAddr, Family: fam, Prefixes: from[fam]}},
+					Verdict: ruleset.Jump, Target: chain.Name,
+				})
+			}
+			if len(to[fam]) > 0 {
+				chain.Rules = append(chain.Rules, &ruleset.Rule{
+					ID:      fmt.Sprintf("peer %s: allowed (%s)", r.peer, fam),
+					Matches: []ruleset.Match{{Kind: ruleset.DAddr, Family: fam, Prefixes: to[fam]}},
+					Verdict: ruleset.Return,
+				})
+			}
+		}
+		chain.Rules = append(chain.Rules, &ruleset.Rule{ID: fmt.Sprintf("peer %s: the rest", r.peer), Counter: true, Verdict: ruleset.Drop})
+		rs.Chains = append(rs.Chains, chain)
+	}
+	return rs
+}
+
+// byFamily splits xs into prefixes of each address family.
+func byFamily[T any](xs []T, prefix func(T) netip.Prefix) map[ruleset.Family][]netip.Prefix {
+	out := map[ruleset.Family][]netip.Prefix{}
+	for _, x := range xs {
+		p := prefix(x)
+		fam := ruleset.FamilyOf(p.Addr())
+		out[fam] = append(out[fam], p)
+	}
+	return out
+}
+
+// aclPlan is a checked change of table inet edge_vpn: prepare makes it
+// without touching the kernel's tables, commit carries it out.
+type aclPlan struct {
+	// rs is the new table; nil removes the table.
+	rs *ruleset.Ruleset
+	// fp is the rules' fingerprint; peers how many are limited.
+	fp    string
+	peers int
+}
+
+// plan builds the table for rules and checks it (nft.Check); nil means
+// the table already holds rules.
+func (t *aclTable) plan(rules []aclRule) (*aclPlan, error) {
 	fp := fingerprint(rules)
 	if fp == t.last {
+		return nil, nil
+	}
+	p := &aclPlan{fp: fp, peers: len(rules)}
+	if len(rules) > 0 {
+		p.rs = aclRuleset(rules)
+		if err := nft.Check(p.rs); err != nil {
+			return nil, fmt.Errorf("table inet %s: %w", aclTableName, err)
+		}
+	}
+	return p, nil
+}
+
+// prepare is the first half of apply, for a two-phase reload: it builds
+// the table for rules and has the kernel check it (nft.Validate), with no
+// visible effect. A nil plan means there is nothing to change.
+func (t *aclTable) prepare(rules []aclRule) (*aclPlan, error) {
+	p, err := t.plan(rules)
+	if err != nil || p == nil || p.rs == nil {
+		return p, err
+	}
+	c, err := t.open()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := nft.Validate(c, p.rs, nft.KeepState()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// commit replaces the table with p's (keeping the drop counters of the
+// peers that stay), or removes it when p has none.
+func (t *aclTable) commit(p *aclPlan) error {
+	if p == nil {
 		return nil
 	}
-	c, table, err := removeTableBatch()
+	c, err := t.open()
 	if err != nil {
 		return err
 	}
-	if len(rules) > 0 {
-		c.AddTable(table)
-		prio := nftables.ChainPriority(aclPriority)
-		policy := nftables.ChainPolicyAccept
-		fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: table, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookForward, Priority: &prio, Policy: &policy})
-		c.AddRule(&nftables.Rule{Table: table, Chain: fwd, Exprs: []expr.Any{
-			&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask: ne32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED), Xor: ne32(0)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ne32(0)},
-			&expr.Verdict{Kind: expr.VerdictReturn},
-		}})
-		for _, r := range rules {
-			chain := c.AddChain(&nftables.Chain{Name: "peer_" + r.peer, Table: table})
-			for _, a := range r.addrs {
-				c.AddRule(&nftables.Rule{Table: table, Chain: fwd, Exprs: append(ifaceMatch(r.iface), append(addrMatch(a, true),
-					&expr.Verdict{Kind: expr.VerdictJump, Chain: chain.Name})...)})
-			}
-			for _, p := range r.allow {
-				c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: append(prefixMatch(p, false),
-					&expr.Verdict{Kind: expr.VerdictReturn})})
-			}
-			c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
-				&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}})
-		}
+	defer c.Close()
+	if p.rs == nil {
+		err = nft.Delete(c, aclTableName)
+	} else {
+		err = nft.Apply(c, p.rs, nft.KeepState())
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("replace table inet %s: %w", aclTableName, err)
+	if err != nil {
+		return err
 	}
-	t.last = fp
-	t.log.Info("access limits applied", "table", "inet "+aclTableName, "peers", len(rules))
+	t.last = p.fp
+	t.log.Info("access limits applied", "table", "inet "+aclTableName, "peers", p.peers)
 	return nil
 }
 
-// removeTableBatch returns a connection whose batch already removes
-// table inet edge_vpn, whether or not it exists (it declares the table
-// first): what a replace starts with and a delete is.
-func removeTableBatch() (*nftables.Conn, *nftables.Table, error) {
-	c, err := nftables.New()
+// apply replaces the table with rules (or removes it when there are
+// none), when they changed since the last apply.
+func (t *aclTable) apply(rules []aclRule) error {
+	p, err := t.plan(rules)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: aclTableName}
-	c.AddTable(table)
-	c.DelTable(table)
-	return c, table, nil
+	return t.commit(p)
 }
 
 // deleteACLTable removes table inet edge_vpn, if there is one. The daemon
 // leaves it on stop: the limits must hold while a kernel interface, which
 // outlives the daemon, still forwards.
 func deleteACLTable() error {
-	c, _, err := removeTableBatch()
+	c, err := nft.Open(0)
 	if err != nil {
 		return err
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("delete table inet %s: %w", aclTableName, err)
-	}
-	return nil
+	defer c.Close()
+	return nft.Delete(c, aclTableName)
 }
-
-func ne32(v uint32) []byte {
-	b := make([]byte, 4)
-	nativeEndian.PutUint32(b, v)
-	return b
-}
-
-func ifaceMatch(name string) []expr.Any {
-	k := make([]byte, 16)
-	copy(k, name)
-	return []expr.Any{&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: k}}
-}
-
-// addrMatch matches the source (src) or destination address a.
-func addrMatch(a netip.Addr, src bool) []expr.Any {
-	return prefixMatch(netip.PrefixFrom(a, a.BitLen()), src)
-}
-
-// prefixMatch matches a source or destination prefix, with the family
-// check nft adds.
-func prefixMatch(p netip.Prefix, src bool) []expr.Any {
-	fam, off, n := byte(unix.NFPROTO_IPV4), uint32(16), uint32(4)
-	if src {
-		off = 12
-	}
-	if !p.Addr().Is4() {
-		fam, off, n = unix.NFPROTO_IPV6, 24, 16
-		if src {
-			off = 8
-		}
-	}
-	es := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{fam}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
-	}
-	addr := p.Masked().Addr().AsSlice()
-	if p.Bits() < p.Addr().BitLen() {
-		mask := make([]byte, n)
-		for i := 0; i < p.Bits(); i++ {
-			mask[i/8] |= 0x80 >> (i % 8)
-		}
-		es = append(es, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: mask, Xor: make([]byte, n)})
-	}
-	return append(es, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr})
-}
-
-var nativeEndian = binary.NativeEndian

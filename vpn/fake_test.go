@@ -86,6 +86,13 @@ func (k *fakeKernel) open(o wireguard.Options) (device, error) {
 	return d, nil
 }
 
+// validate fails like apply would, without loading anything.
+func (k *fakeKernel) validate(rules []aclRule) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.call("validate access")
+}
+
 func (k *fakeKernel) apply(rules []aclRule) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -85,7 +85,7 @@ func TestReloadFaults(t *testing.T) {
 	}
 	d.WriteConfig(after)
 	steps := d.EachReloadFault(snapshot)
-	want := []string{"check interfaces", "key wg0", "key wg1", "names", "read peers", "static peers", "write key wg1", "open wg1", "write peers"}
+	want := []string{"check interfaces", "key wg0", "key wg1", "names", "read peers", "static peers", "validate access", "write key wg1", "open wg1", "write peers"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("reload steps = %q, want %q", steps, want)
 	}
@@ -129,7 +129,7 @@ func TestStartFaults(t *testing.T) {
 `
 	snapshot := func() string { return k.snapshot() + dns.snapshot() }
 	d, steps := daemontest.EachStartFault(t, fakeSpec(fakeHost(k, dns, clock), &svc), body, snapshot)
-	want := []string{"open store", "check interfaces", "key wg0", "names", "read peers", "static peers", "write key wg0", "open wg0", "write peers"}
+	want := []string{"open store", "check interfaces", "key wg0", "names", "read peers", "static peers", "validate access", "write key wg0", "open wg0", "write peers"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("start steps = %q, want %q", steps, want)
 	}

@@ -48,6 +48,9 @@ type devices interface {
 // edge_vpn). Apply replaces them all; it does nothing when they did not
 // change since the last successful apply.
 type accessTable interface {
+	// validate has the kernel check the table for rules without loading
+	// it: the reload's prepare.
+	validate(rules []aclRule) error
 	apply(rules []aclRule) error
 }
 
@@ -106,6 +109,11 @@ func (wireguardDevices) open(o wireguard.Options) (device, error) {
 type nftAccess struct{ table *aclTable }
 
 func (a nftAccess) apply(rules []aclRule) error { return a.table.apply(rules) }
+
+func (a nftAccess) validate(rules []aclRule) error {
+	_, err := a.table.prepare(rules)
+	return err
+}
 
 // openNameUpdater builds the RFC 2136 publisher (a nil interface, not a
 // nil pointer in one, when names are off).

@@ -181,6 +181,12 @@ func (s *Service) prepare(cfg *config.File[Config], req daemon.Request) (_ *plan
 		return nil, err
 	}
 	p.rules = rulesFor(cfg, p.static.peers, s.now())
+	if err := s.faults.Step("validate access"); err != nil {
+		return nil, err
+	}
+	if err := s.host.access.validate(p.rules); err != nil {
+		return nil, fmt.Errorf("access limits (table inet %s): %w", aclTableName, err)
+	}
 
 	for _, k := range p.keys {
 		if err := s.faults.Step("write key " + k.iface); err != nil {

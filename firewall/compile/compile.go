@@ -66,7 +66,7 @@ func Compile(f *config.File[fwconfig.Config], opts Options) (*ruleset.Ruleset, e
 		cfg:  &f.Section,
 		site: &f.Site,
 		opts: opts,
-		rs:   &ruleset.Ruleset{Table: Table},
+		rs:   &ruleset.Ruleset{Family: ruleset.INet, Table: Table},
 	}
 	c.resolveZones()
 	c.sets()
@@ -204,7 +204,7 @@ func ifaceAxis(kind ruleset.MatchKind, slot int, tok string, names []string) axi
 
 // notFrom matches packets that are not from the zone (for hairpin): not
 // on its interfaces and not from its networks of family fam.
-func (z *zoneSel) notFrom(fam string) []ruleset.Match {
+func (z *zoneSel) notFrom(fam ruleset.Family) []ruleset.Match {
 	var ms []ruleset.Match
 	// Not on any of them: one != per wildcard, and one for the rest.
 	for _, a := range ifaceAxis(ruleset.IIFName, slotSrc, "", z.ifaces) {
@@ -219,26 +219,19 @@ func (z *zoneSel) notFrom(fam string) []ruleset.Match {
 }
 
 // family is the zone's selecting networks of family fam.
-func (z *zoneSel) family(fam string) []netip.Prefix {
-	if fam == "ip" {
+func (z *zoneSel) family(fam ruleset.Family) []netip.Prefix {
+	if fam == ruleset.IP {
 		return z.v4
 	}
 	return z.v6
 }
 
 // ownFamily is the zone's networks of family fam, selecting or not.
-func (z *zoneSel) ownFamily(fam string) []netip.Prefix {
-	if fam == "ip" {
+func (z *zoneSel) ownFamily(fam ruleset.Family) []netip.Prefix {
+	if fam == ruleset.IP {
 		return z.own4
 	}
 	return z.own6
-}
-
-func familyOf(a netip.Addr) string {
-	if a.Is4() {
-		return "ip"
-	}
-	return "ip6"
 }
 
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }

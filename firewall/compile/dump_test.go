@@ -13,7 +13,7 @@ import (
 // of the ruleset shows, so a golden diff catches any change.
 func dump(rs *ruleset.Ruleset) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s\n", rs.Table)
+	fmt.Fprintf(&b, "table %s %s\n", rs.TableFamily(), rs.Table)
 	if ft := rs.Flowtable; ft != nil {
 		fmt.Fprintf(&b, "flowtable %s priority %d devices %s\n", ft.Name, ft.Priority, strings.Join(ft.Devices, ","))
 	}
@@ -79,13 +79,13 @@ func matchText(m ruleset.Match) string {
 		return string(m.Kind) + op + list(quoteAll(m.Names))
 	case ruleset.SAddr, ruleset.DAddr:
 		if m.Set != "" {
-			return m.Family + " " + string(m.Kind) + op + "@" + m.Set
+			return string(m.Family) + " " + string(m.Kind) + op + "@" + m.Set
 		}
 		ps := make([]string, len(m.Prefixes))
 		for i, p := range m.Prefixes {
 			ps[i] = p.String()
 		}
-		return m.Family + " " + string(m.Kind) + op + list(ps)
+		return string(m.Family) + " " + string(m.Kind) + op + list(ps)
 	case ruleset.L4Proto:
 		return "meta l4proto" + op + list(m.Protos)
 	case ruleset.DPort, ruleset.SPort:
@@ -134,7 +134,7 @@ func stmtText(r *ruleset.Rule) string {
 	if n := r.NAT; n != nil {
 		b.WriteString(" " + string(n.Kind))
 		if n.Family != "" {
-			b.WriteString(" " + n.Family + " to " + n.Addr.String())
+			b.WriteString(" " + string(n.Family) + " to " + n.Addr.String())
 			if n.Port != 0 {
 				fmt.Fprintf(&b, ":%s", portText(ruleset.PortRange{From: n.Port, To: max(n.Port, n.PortEnd)}))
 			}

@@ -34,8 +34,8 @@ const (
 type alt struct {
 	slot  int
 	token string
-	// family is "", ip or ip6: what the alternative's matches imply.
-	family  string
+	// family is "", IP or IP6: what the alternative's matches imply.
+	family  ruleset.Family
 	matches []ruleset.Match
 }
 
@@ -45,7 +45,7 @@ type axis []alt
 
 // variant is one combination of alternatives.
 type variant struct {
-	family  string
+	family  ruleset.Family
 	tokens  [nslots]string
 	matches []ruleset.Match
 }
@@ -74,12 +74,12 @@ func expand(axes ...axis) []variant {
 		vs = next
 	}
 	for i := range vs {
-		vs[i].tokens[slotFam] = vs[i].family
+		vs[i].tokens[slotFam] = string(vs[i].family)
 	}
 	return vs
 }
 
-func joinFamily(a, b string) (string, bool) {
+func joinFamily(a, b ruleset.Family) (ruleset.Family, bool) {
 	switch {
 	case a == "":
 		return b, true
@@ -94,16 +94,16 @@ func joinFamily(a, b string) (string, bool) {
 func famAxis(v4, v6 bool) axis {
 	var ax axis
 	if v4 {
-		ax = append(ax, alt{slot: slotFam, family: "ip"})
+		ax = append(ax, alt{slot: slotFam, family: ruleset.IP})
 	}
 	if v6 {
-		ax = append(ax, alt{slot: slotFam, family: "ip6"})
+		ax = append(ax, alt{slot: slotFam, family: ruleset.IP6})
 	}
 	return ax
 }
 
 // onlyFamily keeps the alternatives that can be of family fam.
-func (ax axis) onlyFamily(fam string) axis {
+func (ax axis) onlyFamily(fam ruleset.Family) axis {
 	if ax == nil {
 		return nil
 	}
@@ -121,10 +121,10 @@ func (ax axis) onlyFamily(fam string) axis {
 func addrAxis(kind ruleset.MatchKind, v4, v6 []netip.Prefix) axis {
 	ax := axis{}
 	if len(v4) > 0 {
-		ax = append(ax, alt{family: "ip", matches: []ruleset.Match{{Kind: kind, Family: "ip", Prefixes: v4}}})
+		ax = append(ax, alt{family: ruleset.IP, matches: []ruleset.Match{{Kind: kind, Family: ruleset.IP, Prefixes: v4}}})
 	}
 	if len(v6) > 0 {
-		ax = append(ax, alt{family: "ip6", matches: []ruleset.Match{{Kind: kind, Family: "ip6", Prefixes: v6}}})
+		ax = append(ax, alt{family: ruleset.IP6, matches: []ruleset.Match{{Kind: kind, Family: ruleset.IP6, Prefixes: v6}}})
 	}
 	return ax
 }
@@ -132,8 +132,8 @@ func addrAxis(kind ruleset.MatchKind, v4, v6 []netip.Prefix) axis {
 // setAxis matches addresses against a config set's two family sets.
 func setAxis(kind ruleset.MatchKind, name string) axis {
 	return axis{
-		{family: "ip", matches: []ruleset.Match{{Kind: kind, Family: "ip", Set: name + "_v4"}}},
-		{family: "ip6", matches: []ruleset.Match{{Kind: kind, Family: "ip6", Set: name + "_v6"}}},
+		{family: ruleset.IP, matches: []ruleset.Match{{Kind: kind, Family: ruleset.IP, Set: name + "_v4"}}},
+		{family: ruleset.IP6, matches: []ruleset.Match{{Kind: kind, Family: ruleset.IP6, Set: name + "_v6"}}},
 	}
 }
 
@@ -201,11 +201,7 @@ func (g *group) addOne(chain *ruleset.Chain, place string, v variant, r *ruleset
 	t := v.tokens
 	t[slotPlace] = place
 	if v.family != "" && !impliesFamily(r) {
-		nf := "ipv4"
-		if v.family == "ip6" {
-			nf = "ipv6"
-		}
-		r.Matches = append([]ruleset.Match{{Kind: ruleset.NFProto, Values: []string{nf}}}, r.Matches...)
+		r.Matches = append([]ruleset.Match{{Kind: ruleset.NFProto, Values: []string{v.family.NFProto()}}}, r.Matches...)
 	}
 	g.items = append(g.items, item{chain: chain, tokens: t, rule: r})
 }

@@ -182,7 +182,7 @@ func (c *compiler) meters() {
 		newConn := axis{{matches: []ruleset.Match{ctState("new")}}}
 		g.add(c.input, "", expand(c.union(l.Zones).src(), newConn, serviceAxis(svc), famAxis(true, true)), func(v variant) *ruleset.Rule {
 			set := name + "_v4"
-			if v.family == "ip6" {
+			if v.family == ruleset.IP6 {
 				set = name + "_v6"
 			}
 			return &ruleset.Rule{

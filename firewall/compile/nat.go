@@ -25,8 +25,8 @@ func (c *compiler) nat() {
 		g.emit()
 	}
 	c.snat()
-	c.masquerade("masquerade", c.cfg.NAT.Masquerade, "ip")
-	c.masquerade("masquerade6", c.cfg.NAT.Masquerade6, "ip6")
+	c.masquerade("masquerade", c.cfg.NAT.Masquerade, ruleset.IP)
+	c.masquerade("masquerade6", c.cfg.NAT.Masquerade6, ruleset.IP6)
 }
 
 // portMap is one DNAT of a port forward: the router's ports it matches
@@ -84,7 +84,7 @@ func (c *compiler) portForward(i int, p *fwconfig.PortForward) *group {
 		c.errorf(path, "port forward %q is incomplete", p.Name)
 		return nil
 	}
-	fam := familyOf(p.To)
+	fam := ruleset.FamilyOf(p.To)
 	fromAx := from.src().onlyFamily(fam)
 	if len(fromAx) == 0 {
 		c.errorf(path+".from_zone", "zone %s has no interfaces and no %s networks to forward from", p.FromZone, famText(fam))
@@ -161,12 +161,12 @@ func (c *compiler) portForward(i int, p *fwconfig.PortForward) *group {
 // site.networks and every zone's networks. The router's addresses in
 // them are inside addresses, which hairpin must leave alone (a lan client
 // talking to the router's lan address means the router).
-func (c *compiler) insidePrefixes(zone string, fam string) []netip.Prefix {
+func (c *compiler) insidePrefixes(zone string, fam ruleset.Family) []netip.Prefix {
 	own := c.zones[zone].ownFamily(fam)
 	var out []netip.Prefix
 	consider := func(ps []netip.Prefix) {
 		for _, p := range ps {
-			if familyOf(p.Addr()) != fam {
+			if ruleset.FamilyOf(p.Addr()) != fam {
 				continue
 			}
 			mine := false
@@ -201,7 +201,7 @@ func (c *compiler) oneToOne() {
 			c.errorf(path, "incomplete 1:1 NAT entry")
 			continue
 		}
-		fam := familyOf(o.External)
+		fam := ruleset.FamilyOf(o.External)
 		id := "one-to-one " + o.External.String()
 		dg := &group{base: "dstnat: " + id}
 		ext := axis{{family: fam, matches: []ruleset.Match{{Kind: ruleset.DAddr, Family: fam, Prefixes: []netip.Prefix{hostPrefix(o.External)}}}}}
@@ -234,14 +234,14 @@ func (c *compiler) snat() {
 			c.errorf(path, "incomplete SNAT entry")
 			continue
 		}
-		fam := familyOf(s.To)
+		fam := ruleset.FamilyOf(s.To)
 		var src axis
 		if len(s.Source) > 0 {
 			v4, v6 := fwconfig.Prefixes(c.site, s.Source)
 			src = addrAxis(ruleset.SAddr, mergePrefixes(v4), mergePrefixes(v6)).onlyFamily(fam)
 		}
 		g := &group{base: "srcnat: snat " + s.Zone + " to " + s.To.String()}
-		g.add(c.srcnat, "", expand(z.dst().onlyFamily(fam), src, famAxis(fam == "ip", fam == "ip6")), func(v variant) *ruleset.Rule {
+		g.add(c.srcnat, "", expand(z.dst().onlyFamily(fam), src, famAxis(fam == ruleset.IP, fam == ruleset.IP6)), func(v variant) *ruleset.Rule {
 			return &ruleset.Rule{Matches: v.matches, Counter: true, NAT: &ruleset.NAT{Kind: ruleset.SNAT, Family: fam, Addr: s.To}}
 		})
 		if len(g.items) == 0 {
@@ -254,7 +254,7 @@ func (c *compiler) snat() {
 
 // masquerade rewrites sources of one family leaving the zones to the
 // outgoing interface's address.
-func (c *compiler) masquerade(key string, zones []string, fam string) {
+func (c *compiler) masquerade(key string, zones []string, fam ruleset.Family) {
 	for i, name := range zones {
 		z := c.zones[name]
 		if z == nil {
@@ -262,7 +262,7 @@ func (c *compiler) masquerade(key string, zones []string, fam string) {
 			continue
 		}
 		g := &group{base: "srcnat: " + key + " " + name}
-		g.add(c.srcnat, "", expand(z.dst().onlyFamily(fam), famAxis(fam == "ip", fam == "ip6")), func(v variant) *ruleset.Rule {
+		g.add(c.srcnat, "", expand(z.dst().onlyFamily(fam), famAxis(fam == ruleset.IP, fam == ruleset.IP6)), func(v variant) *ruleset.Rule {
 			return &ruleset.Rule{Matches: v.matches, Counter: true, NAT: &ruleset.NAT{Kind: ruleset.Masquerade}}
 		})
 		if len(g.items) == 0 {
@@ -273,8 +273,8 @@ func (c *compiler) masquerade(key string, zones []string, fam string) {
 	}
 }
 
-func famText(fam string) string {
-	if fam == "ip" {
+func famText(fam ruleset.Family) string {
+	if fam == ruleset.IP {
 		return "IPv4"
 	}
 	return "IPv6"

@@ -126,7 +126,7 @@ func (c *compiler) ruleProto(r *fwconfig.Rule) (axis, error) {
 	for _, p := range r.Ports {
 		ports = append(ports, ruleset.PortRange{From: p.From, To: p.To})
 	}
-	l4 := func(fam string, protos ...string) axis {
+	l4 := func(fam ruleset.Family, protos ...string) axis {
 		return axis{{family: fam, matches: []ruleset.Match{{Kind: ruleset.L4Proto, Protos: protos}}}}
 	}
 	switch r.Proto {
@@ -144,21 +144,21 @@ func (c *compiler) ruleProto(r *fwconfig.Rule) (axis, error) {
 		return l4("", r.Proto), nil
 	case "icmp":
 		if len(r.ICMPTypes) > 0 {
-			return axis{{family: "ip", matches: []ruleset.Match{{Kind: ruleset.ICMPType, Values: r.ICMPTypes}}}}, nil
+			return axis{{family: ruleset.IP, matches: []ruleset.Match{{Kind: ruleset.ICMPType, Values: r.ICMPTypes}}}}, nil
 		}
-		return l4("ip", "icmp"), nil
+		return l4(ruleset.IP, "icmp"), nil
 	case "icmpv6":
 		if len(r.ICMPv6Types) > 0 {
-			return axis{{family: "ip6", matches: []ruleset.Match{{Kind: ruleset.ICMPv6Type, Values: r.ICMPv6Types}}}}, nil
+			return axis{{family: ruleset.IP6, matches: []ruleset.Match{{Kind: ruleset.ICMPv6Type, Values: r.ICMPv6Types}}}}, nil
 		}
-		return l4("ip6", "ipv6-icmp"), nil
+		return l4(ruleset.IP6, "ipv6-icmp"), nil
 	case "":
 		var ax axis
 		if len(r.ICMPTypes) > 0 {
-			ax = append(ax, alt{family: "ip", matches: []ruleset.Match{{Kind: ruleset.ICMPType, Values: r.ICMPTypes}}})
+			ax = append(ax, alt{family: ruleset.IP, matches: []ruleset.Match{{Kind: ruleset.ICMPType, Values: r.ICMPTypes}}})
 		}
 		if len(r.ICMPv6Types) > 0 {
-			ax = append(ax, alt{family: "ip6", matches: []ruleset.Match{{Kind: ruleset.ICMPv6Type, Values: r.ICMPv6Types}}})
+			ax = append(ax, alt{family: ruleset.IP6, matches: []ruleset.Match{{Kind: ruleset.ICMPv6Type, Values: r.ICMPv6Types}}})
 		}
 		return ax, nil
 	}

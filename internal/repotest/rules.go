@@ -22,9 +22,13 @@ type Package struct {
 	Doc        string
 	Name       string
 	Imports    []string
-	Deps       []string
-	Standard   bool
-	GoFiles    []string
+	// TestImports and XTestImports are the imports of the package's
+	// tests and of its external test package.
+	TestImports  []string
+	XTestImports []string
+	Deps         []string
+	Standard     bool
+	GoFiles      []string
 }
 
 // ListPackages runs `go list -json` with args in the module root.
@@ -82,18 +86,20 @@ func CheckEdgectlDeps(deps []Package) []string {
 
 // Domain packages are the suite's parts (DESIGN.md); each may be imported
 // by cmd/* and, for shared libraries, by the named users.
-var domains = []string{"dns", "firewall", "vpn", "lb", "proxy", "identity", "nixos"}
+var domains = []string{"dns", "firewall", "vpn", "lb", "proxy", "identity", "nixos", "netfilter"}
 
 // sharedLibraries are the allowed imports between domain packages.
 var sharedLibraries = map[string][]string{
-	"lb":       {"proxy", "dns"},
-	"identity": {"nixos", "vpn"},
+	"lb":        {"proxy", "dns"},
+	"identity":  {"nixos", "vpn"},
+	"netfilter": {"firewall", "vpn", "lb"},
 }
 
 // CheckImportDirection returns a violation for every import that breaks
 // the one-way flow of DESIGN.md: cmd -> domain -> internal, never back;
 // internal imports no domain package; domain packages import each other
-// only through the named shared libraries; firewall depends on none.
+// only through the named shared libraries; firewall depends on no other
+// domain package but the shared library named for it (netfilter).
 func CheckImportDirection(pkgs []Package) []string {
 	var bad []string
 	for _, p := range pkgs {
@@ -125,7 +131,7 @@ func importRule(from, to string) string {
 	case toTop == "integration" && fromTop != "integration" && fromTop != "cmd":
 		return "only the integration suite and commands (edge-lab) import the lab"
 	case contains(domains, fromTop) && contains(domains, toTop) && fromTop != toTop:
-		if fromTop == "firewall" {
+		if fromTop == "firewall" && !contains(sharedLibraries[toTop], fromTop) {
 			return "firewall depends on no other domain package"
 		}
 		if !contains(sharedLibraries[toTop], fromTop) {
@@ -133,6 +139,34 @@ func importRule(from, to string) string {
 		}
 	}
 	return ""
+}
+
+// NftablesModule is the nftables library only package netfilter may use.
+const NftablesModule = "github.com/google/nftables"
+
+// CheckNftablesImports returns a violation for every package outside
+// netfilter/ whose code or tests import google/nftables (DESIGN.md: the
+// daemons program nftables through the one library, so that its checks,
+// chunked set loads and error labels apply to all of them).
+func CheckNftablesImports(pkgs []Package) []string {
+	var bad []string
+	for _, p := range pkgs {
+		if p.ImportPath == Module+"/netfilter" || strings.HasPrefix(p.ImportPath, Module+"/netfilter/") {
+			continue
+		}
+		for _, list := range []struct {
+			what    string
+			imports []string
+		}{{"", p.Imports}, {" (tests)", p.TestImports}, {" (external tests)", p.XTestImports}} {
+			for _, imp := range list.imports {
+				if imp == NftablesModule || strings.HasPrefix(imp, NftablesModule+"/") {
+					bad = append(bad, fmt.Sprintf("%s imports %s%s: only netfilter/ uses google/nftables; program the kernel through netfilter/nft", p.ImportPath, imp, list.what))
+				}
+			}
+		}
+	}
+	sort.Strings(bad)
+	return bad
 }
 
 func top(path string) string {

@@ -42,6 +42,27 @@ func TestEdgectlDeps(t *testing.T) {
 	}
 }
 
+// TestNftablesOnlyInNetfilter: no package outside netfilter/, nor its
+// tests, imports google/nftables.
+func TestNftablesOnlyInNetfilter(t *testing.T) {
+	pkgs, err := ListPackages(root(t), "-tags", "integration", "./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := 0
+	for _, p := range pkgs {
+		if contains(p.Imports, NftablesModule) {
+			users++
+		}
+	}
+	if users == 0 {
+		t.Fatal("no package imports google/nftables; is the listing right?")
+	}
+	for _, v := range CheckNftablesImports(pkgs) {
+		t.Error(v)
+	}
+}
+
 func TestImportDirection(t *testing.T) {
 	pkgs, err := ListPackages(root(t), "-tags", "integration", "./...")
 	if err != nil {
@@ -101,6 +122,48 @@ func TestRulesCatchViolations(t *testing.T) {
 		if !strings.Contains(got[i], w) {
 			t.Errorf("violation %d = %q, want %q", i, got[i], w)
 		}
+	}
+
+	pkgs = []Package{
+		{ImportPath: Module + "/netfilter/nft", Imports: []string{NftablesModule, NftablesModule + "/expr"}, TestImports: []string{NftablesModule}},
+		{ImportPath: Module + "/vpn", Imports: []string{"fmt", NftablesModule + "/expr"}},
+		{ImportPath: Module + "/dns", TestImports: []string{NftablesModule}},
+		{ImportPath: Module + "/lb", XTestImports: []string{NftablesModule + "/binaryutil"}},
+		{ImportPath: Module + "/netfilterx", Imports: []string{NftablesModule}},
+		{ImportPath: "github.com/google/nftables/expr", Imports: []string{NftablesModule}},
+	}
+	want = []string{
+		"github.com/google/nftables/expr imports github.com/google/nftables: only netfilter/",
+		Module + "/dns imports github.com/google/nftables (tests): only netfilter/",
+		Module + "/lb imports github.com/google/nftables/binaryutil (external tests): only netfilter/",
+		Module + "/netfilterx imports github.com/google/nftables: only netfilter/",
+		Module + "/vpn imports github.com/google/nftables/expr: only netfilter/",
+	}
+	got = CheckNftablesImports(pkgs)
+	if len(got) != len(want) {
+		t.Fatalf("CheckNftablesImports = %d violations:\n%s\nwant %d", len(got), strings.Join(got, "\n"), len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("violation %d = %q, want %q", i, got[i], w)
+		}
+	}
+
+	pkgs = []Package{
+		{ImportPath: Module + "/firewall", Imports: []string{Module + "/netfilter/nft", Module + "/netfilter/ruleset"}},
+		{ImportPath: Module + "/vpn", Imports: []string{Module + "/netfilter/nft"}},
+		{ImportPath: Module + "/dns", Imports: []string{Module + "/netfilter/ruleset"}},
+		{ImportPath: Module + "/netfilter/nft", Imports: []string{Module + "/firewall/compile", Module + "/internal/prefixes"}},
+		{ImportPath: Module + "/internal/nettest", Imports: []string{Module + "/netfilter/nft"}},
+	}
+	want = []string{
+		"dns imports netfilter/ruleset: domain packages talk over the network or the admin API; netfilter is not a shared library of dns",
+		"internal/nettest imports netfilter/nft: internal packages import no domain package",
+		"netfilter/nft imports firewall/compile: domain packages talk over the network or the admin API; firewall is not a shared library of netfilter",
+	}
+	got = CheckImportDirection(pkgs)
+	if diff := strings.Join(got, "\n"); diff != strings.Join(want, "\n") {
+		t.Errorf("CheckImportDirection(netfilter users) =\n%s\nwant\n%s", diff, strings.Join(want, "\n"))
 	}
 
 	if v := CheckPackageDocs([]Package{{ImportPath: Module + "/x", GoFiles: []string{"x.go"}}}); len(v) != 1 {

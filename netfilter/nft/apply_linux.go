@@ -3,11 +3,8 @@
 package nft
 
 import (
-	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/nftables"
@@ -18,8 +15,6 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
-
-const familyInet = unix.NFPROTO_INET
 
 // Element chunks: at most maxChunk elements per NEWSETELEM message
 // (DESIGN.md), and few enough bytes that the element list stays under
@@ -67,9 +62,50 @@ func KeepState() ApplyOption {
 func Apply(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error {
 	p, err := prepare(r)
 	if err != nil {
-		return fmt.Errorf("apply table inet %s: %w", tableName(r), err)
+		return fmt.Errorf("apply %s: %w", tableRef(tableName(r)), err)
 	}
 	return apply(c, r, p, opts...)
+}
+
+// Validate checks r against the kernel without changing anything, for
+// the prepare step of a daemon's two-phase reload (Apply is the commit).
+//
+// It runs Check, then sends the batch Apply would send for r and opts
+// (KeepState reads the live state as Apply does) without its
+// NFNL_MSG_BATCH_END. The kernel processes every message as for a
+// commit (tables, chains, sets and their elements, rules, the modules
+// they need), reports each one it refuses, and then aborts the
+// unfinished transaction (NFNL_ABORT_VALIDATE; nft -c works the same
+// way). A refusal is the *BatchError Apply's would be, naming the same
+// objects.
+//
+// The checks a commit runs on the whole table (jump loops and depth,
+// statements reached from hooks they cannot run in) are Check's: the
+// kernel (Linux 6.18) skips them when it aborts a batch that creates
+// the table, as every replace does, and nft -c misses them too.
+// TestValidateCommitChecks shows both, and that Check names the rule a
+// failed commit names. What only a commit can find (memory running out
+// while committing, the element counts read back after it) stays
+// Apply's to report.
+func Validate(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error {
+	p, err := prepare(r)
+	if err != nil {
+		return fmt.Errorf("validate %s: %w", tableRef(tableName(r)), err)
+	}
+	return validate(c, r, p, opts...)
+}
+
+// validate is Validate after Check (p may be nil); tests call it to
+// send what Check would refuse.
+func validate(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error {
+	b, err := batchFor(c, r, p, opts)
+	if err != nil {
+		return fmt.Errorf("validate %s: %w", tableRef(r.Table), err)
+	}
+	if err := c.batch(b.msgs, false); err != nil {
+		return fmt.Errorf("validate %s: %w", tableRef(r.Table), err)
+	}
+	return nil
 }
 
 func tableName(r *ruleset.Ruleset) string {
@@ -82,6 +118,22 @@ func tableName(r *ruleset.Ruleset) string {
 // apply is Apply after Check (p may be nil); tests call it to send what
 // Validate would refuse.
 func apply(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error {
+	b, err := batchFor(c, r, p, opts)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", tableRef(r.Table), err)
+	}
+	if err := c.send(b.msgs); err != nil {
+		return fmt.Errorf("apply %s: %w", tableRef(r.Table), err)
+	}
+	if err := c.verifyCounts(r, b.counts); err != nil {
+		return fmt.Errorf("apply %s: applied, but %w", tableRef(r.Table), err)
+	}
+	return nil
+}
+
+// batchFor builds the batch that replaces r's table, carrying over the
+// state opts ask for.
+func batchFor(c *Conn, r *ruleset.Ruleset, p *prepared, opts []ApplyOption) (*builder, error) {
 	var o applyOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -90,21 +142,11 @@ func apply(c *Conn, r *ruleset.Ruleset, p *prepared, opts ...ApplyOption) error 
 	if o.keep {
 		live, err := ReadState(c, r.Table)
 		if err != nil {
-			return fmt.Errorf("apply table inet %s: read the live state to keep: %w", r.Table, err)
+			return nil, fmt.Errorf("read the live state to keep: %w", err)
 		}
 		st = live
 	}
-	b, err := build(r, p, st)
-	if err != nil {
-		return fmt.Errorf("apply table inet %s: %w", r.Table, err)
-	}
-	if err := c.send(b.msgs); err != nil {
-		return fmt.Errorf("apply table inet %s: %w", r.Table, err)
-	}
-	if err := c.verifyCounts(r, b.counts); err != nil {
-		return fmt.Errorf("apply table inet %s: applied, but %w", r.Table, err)
-	}
-	return nil
+	return build(r, p, st)
 }
 
 // verifyCounts reads back how many elements each set holds. The kernel
@@ -161,7 +203,7 @@ type builder struct {
 
 func newBuilder(table string) (*builder, error) {
 	b := &builder{
-		t:      &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
+		t:      libTable(table),
 		setIDs: map[string]uint32{},
 		counts: map[string]setCount{},
 	}
@@ -217,13 +259,13 @@ func build(r *ruleset.Ruleset, p *prepared, st *State) (*builder, error) {
 		b.counters = st.Counters
 	}
 	t := b.t
-	if err := b.libAdd("table inet "+r.Table, func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
+	if err := b.libAdd(tableRef(r.Table), func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
 		return nil, err
 	}
-	if err := b.libAdd("delete the previous table inet "+r.Table, func(c *nftables.Conn) error { c.DelTable(t); return nil }); err != nil {
+	if err := b.libAdd("delete the previous "+tableRef(r.Table), func(c *nftables.Conn) error { c.DelTable(t); return nil }); err != nil {
 		return nil, err
 	}
-	if err := b.libAdd("table inet "+r.Table, func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
+	if err := b.libAdd(tableRef(r.Table), func(c *nftables.Conn) error { c.AddTable(t); return nil }); err != nil {
 		return nil, err
 	}
 	if ft := r.Flowtable; ft != nil {
@@ -286,13 +328,7 @@ func build(r *ruleset.Ruleset, p *prepared, st *State) (*builder, error) {
 }
 
 func keyType(t ruleset.SetType) nftables.SetDatatype {
-	switch t {
-	case ruleset.IPv6Addr:
-		return nftables.TypeIP6Addr
-	case ruleset.InetService:
-		return nftables.TypeInetService
-	}
-	return nftables.TypeIPAddr
+	return libDatatypes[setDatatype(t)]
 }
 
 func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElement) error {
@@ -322,7 +358,7 @@ func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElem
 		}
 		label := fmt.Sprintf("set %s: elements %s to %s", s.Name,
 			elementKey(s, elems[chunk[0].src]), elementKey(s, elems[chunk[len(chunk)-1].src]))
-		data, err := setElemMsg(familyInet, b.t.Name, s.Name, id, chunk)
+		data, err := setElemMsg(familyNum, b.t.Name, s.Name, id, chunk)
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
@@ -364,70 +400,6 @@ func (b *builder) addSet(s *ruleset.Set, elems []ruleset.Element, live []SetElem
 	return nil
 }
 
-// kernelElements encodes elements as the kernel stores them.
-func kernelElements(s *ruleset.Set, elems []ruleset.Element) []kelem {
-	var out []kelem
-	var arena []byte
-	for i, e := range elems {
-		out = appendKernel(out, s, e, i, &arena)
-	}
-	return out
-}
-
-// appendKernel appends element i's kernel elements to dst: the key, and
-// for an interval the end element (the first key after it). Keys are
-// carved out of *arena.
-func appendKernel(dst []kelem, s *ruleset.Set, e ruleset.Element, i int, arena *[]byte) []kelem {
-	key := func(b []byte) []byte {
-		*arena = append(*arena, b...)
-		a := *arena
-		return a[len(a)-len(b) : len(a) : len(a)]
-	}
-	var start, end []byte
-	if s.Type == ruleset.InetService {
-		start = key(binary.BigEndian.AppendUint16(nil, e.Port))
-		if pe := portEnd(e); s.Interval && pe != 0xffff {
-			end = key(binary.BigEndian.AppendUint16(nil, pe+1))
-		}
-	} else {
-		n := addrBits(s) / 8
-		var a [16]byte
-		raw := e.Prefix.Addr().As16()
-		copy(a[:], raw[16-n:])
-		start = key(a[:n])
-		if s.Interval {
-			// The first address after the prefix: set the host bits, add
-			// one.
-			for b := e.Prefix.Bits(); b < n*8; b++ {
-				a[b/8] |= 0x80 >> (b % 8)
-			}
-			if inc, ok := increment(a[:n]); ok {
-				end = key(inc)
-			}
-		}
-	}
-	dst = append(dst, kelem{key: start, timeout: e.Timeout, comment: e.Comment, src: i})
-	// The kernel refuses a timeout on an end element; when the start
-	// expires, garbage collection takes the end with it.
-	if end != nil {
-		dst = append(dst, kelem{key: end, end: true, src: i})
-	}
-	return dst
-}
-
-// increment returns key+1; false when key is all ones (an interval that
-// runs to the end of the key space has no end element).
-func increment(key []byte) ([]byte, bool) {
-	out := key
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i]++
-		if out[i] != 0 {
-			return out, true
-		}
-	}
-	return nil, false
-}
-
 // exprs collects a rule's marshalled expressions.
 type exprs struct {
 	list [][]byte
@@ -436,7 +408,7 @@ type exprs struct {
 
 func (l *exprs) add(es ...expr.Any) {
 	for _, e := range es {
-		data, err := expr.Marshal(byte(familyInet), e)
+		data, err := expr.Marshal(familyNum, e)
 		if err != nil && l.err == nil {
 			l.err = err
 		}
@@ -444,18 +416,69 @@ func (l *exprs) add(es ...expr.Any) {
 	}
 }
 
-func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
-func ne32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
-
 func (l *exprs) load(base expr.PayloadBase, off, n uint32) {
 	l.add(&expr.Payload{DestRegister: 1, Base: base, Offset: off, Len: n})
 }
 
-func cmpOp(neg bool) expr.CmpOp {
-	if neg {
-		return expr.CmpOpNeq
+// The emitter's loads, comparisons and key types as google/nftables
+// names them.
+var (
+	metaKeys     = map[metaKey]expr.MetaKey{metaIIFName: expr.MetaKeyIIFNAME, metaOIFName: expr.MetaKeyOIFNAME, metaNFProto: expr.MetaKeyNFPROTO, metaL4Proto: expr.MetaKeyL4PROTO}
+	payloadBases = map[payloadBase]expr.PayloadBase{networkHeader: expr.PayloadBaseNetworkHeader, transportHeader: expr.PayloadBaseTransportHeader}
+	ctKeys       = map[ctKey]expr.CtKey{ctState: expr.CtKeySTATE, ctStatus: expr.CtKeySTATUS}
+	cmpOps       = map[cmpOp]expr.CmpOp{cmpEq: expr.CmpOpEq, cmpNeq: expr.CmpOpNeq, cmpGte: expr.CmpOpGte, cmpLte: expr.CmpOpLte}
+	libDatatypes = map[datatype]nftables.SetDatatype{
+		dtIfname: nftables.TypeIFName, dtIPv4Addr: nftables.TypeIPAddr, dtIPv6Addr: nftables.TypeIP6Addr,
+		dtInetService: nftables.TypeInetService, dtInetProto: nftables.TypeInetProto, dtNFProto: nftables.TypeNFProto,
+		dtICMPType: nftables.TypeICMPType, dtICMPv6Type: nftables.TypeICMP6Type,
 	}
-	return expr.CmpOpEq
+)
+
+// matchExprs is the emitter of one match: its expressions go to l, the
+// anonymous sets it looks values up in into b's batch under label.
+type matchExprs struct {
+	b     *builder
+	l     *exprs
+	label string
+}
+
+var _ emitter = (*matchExprs)(nil)
+
+func (e *matchExprs) meta(key metaKey) { e.l.add(&expr.Meta{Key: metaKeys[key], Register: 1}) }
+
+func (e *matchExprs) payload(base payloadBase, off, n uint32) {
+	e.l.load(payloadBases[base], off, n)
+}
+
+func (e *matchExprs) ct(key ctKey) { e.l.add(&expr.Ct{Register: 1, Key: ctKeys[key]}) }
+
+func (e *matchExprs) fibDAddrType() {
+	e.l.add(&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true})
+}
+
+func (e *matchExprs) cmp(op cmpOp, data []byte) {
+	e.l.add(&expr.Cmp{Op: cmpOps[op], Register: 1, Data: data})
+}
+
+func (e *matchExprs) notInRange(from, to []byte) {
+	e.l.add(&expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: from, ToData: to})
+}
+
+func (e *matchExprs) mask(mask []byte) {
+	e.l.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(len(mask)), Mask: mask, Xor: make([]byte, len(mask))})
+}
+
+func (e *matchExprs) lookup(set string, neg bool) {
+	e.l.add(&expr.Lookup{SourceRegister: 1, SetName: set, SetID: e.b.setIDs[set], Invert: neg})
+}
+
+func (e *matchExprs) anonLookup(dt datatype, interval bool, keys []kelem, neg bool) error {
+	lookup, err := e.b.anonSet(e.label, libDatatypes[dt], interval, keys, neg)
+	if err != nil {
+		return err
+	}
+	e.l.add(lookup)
+	return nil
 }
 
 // anonSet queues an anonymous constant set holding keys and returns the
@@ -465,8 +488,8 @@ func (b *builder) anonSet(label string, kt nftables.SetDatatype, interval bool, 
 	label += ": anonymous set"
 	hostOrder := kt.Name == nftables.TypeIFName.Name
 	b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWSET, flags: unix.NLM_F_CREATE,
-		data: anonSetMsg(familyInet, b.t.Name, id, kt.GetNFTMagic(), kt.Bytes, interval, hostOrder, len(keys)), label: label})
-	data, err := setElemMsg(familyInet, b.t.Name, "__set%d", id, keys)
+		data: anonSetMsg(familyNum, b.t.Name, id, kt.GetNFTMagic(), kt.Bytes, interval, hostOrder, len(keys)), label: label})
+	data, err := setElemMsg(familyNum, b.t.Name, "__set%d", id, keys)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
@@ -474,28 +497,10 @@ func (b *builder) anonSet(label string, kt nftables.SetDatatype, interval bool, 
 	return &expr.Lookup{SourceRegister: 1, SetName: "__set%d", SetID: id, Invert: neg}, nil
 }
 
-// matchValues compares register 1 with one key, or looks it up in an
-// anonymous set of several.
-func (b *builder) matchValues(l *exprs, label string, kt nftables.SetDatatype, keys [][]byte, neg bool) error {
-	if len(keys) == 1 {
-		l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: keys[0]})
-		return nil
-	}
-	ks := make([]kelem, len(keys))
-	for i, k := range keys {
-		ks[i] = kelem{key: k}
-	}
-	lookup, err := b.anonSet(label, kt, false, ks, neg)
-	if err != nil {
-		return err
-	}
-	l.add(lookup)
-	return nil
-}
-
 func (b *builder) addRule(chain string, lr lowered, label string) error {
 	r := lr.rule
 	var l exprs
+	me := &matchExprs{b: b, l: &l}
 	for i, s := range lr.stmts {
 		if s.omit {
 			continue
@@ -509,7 +514,8 @@ func (b *builder) addRule(chain string, lr lowered, label string) error {
 		var err error
 		switch s.kind {
 		case stMatch:
-			err = b.addMatch(&l, s, fmt.Sprintf("%s: match %d", label, i+1))
+			me.label = fmt.Sprintf("%s: match %d", label, i+1)
+			err = matchKinds[s.m.Kind].build(me, s)
 		case stMeter:
 			m := r.Meter
 			off, n := addrOffset(ruleset.SAddr, s.family)
@@ -552,191 +558,12 @@ func (b *builder) addRule(chain string, lr lowered, label string) error {
 	if l.err != nil {
 		return l.err
 	}
-	data, err := ruleMsg(familyInet, b.t.Name, chain, l.list, userdata.AppendString(nil, userdata.TypeComment, r.ID))
+	data, err := ruleMsg(familyNum, b.t.Name, chain, l.list, userdata.AppendString(nil, userdata.TypeComment, r.ID))
 	if err != nil {
 		return err
 	}
 	b.msgs = append(b.msgs, message{typ: unix.NFT_MSG_NEWRULE, flags: unix.NLM_F_CREATE | unix.NLM_F_APPEND, data: data, label: label})
 	return nil
-}
-
-func addrOffset(kind ruleset.MatchKind, fam string) (off, n uint32) {
-	if fam == "ipv6" {
-		if kind == ruleset.DAddr {
-			return 24, 16
-		}
-		return 8, 16
-	}
-	if kind == ruleset.DAddr {
-		return 16, 4
-	}
-	return 12, 4
-}
-
-func (b *builder) addMatch(l *exprs, s stmt, label string) error {
-	m := s.m
-	neg := m.Negate
-	switch m.Kind {
-	case ruleset.IIFName, ruleset.OIFName:
-		key := expr.MetaKeyIIFNAME
-		if m.Kind == ruleset.OIFName {
-			key = expr.MetaKeyOIFNAME
-		}
-		l.add(&expr.Meta{Key: key, Register: 1})
-		if n := m.Names[0]; len(m.Names) == 1 && strings.HasSuffix(n, "*") {
-			// A wildcard compares the name's first bytes only, as nft
-			// compiles "veth*".
-			l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: []byte(strings.TrimSuffix(n, "*"))})
-			return nil
-		}
-		keys := make([][]byte, len(m.Names))
-		for i, n := range m.Names {
-			keys[i] = ifnameKey(n)
-		}
-		return b.matchValues(l, label, nftables.TypeIFName, keys, neg)
-	case ruleset.SAddr, ruleset.DAddr:
-		off, n := addrOffset(m.Kind, s.family)
-		if m.Set != "" {
-			l.load(expr.PayloadBaseNetworkHeader, off, n)
-			l.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Invert: neg})
-			return nil
-		}
-		if !s.set && s.ranges != nil {
-			r := s.ranges[0]
-			l.load(expr.PayloadBaseNetworkHeader, off, n)
-			if neg {
-				l.add(&expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: r.first.AsSlice(), ToData: r.last.AsSlice()})
-			} else {
-				l.add(&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: r.first.AsSlice()},
-					&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: r.last.AsSlice()})
-			}
-			return nil
-		}
-		if !s.set {
-			// nft's code: a byte-aligned prefix loads only its bytes, any
-			// other is masked.
-			p := m.Prefixes[0]
-			addr := p.Addr().AsSlice()
-			if bits := p.Bits(); bits%8 == 0 && bits > 0 {
-				l.load(expr.PayloadBaseNetworkHeader, off, uint32(bits/8))
-				l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: addr[:bits/8]})
-				return nil
-			}
-			l.load(expr.PayloadBaseNetworkHeader, off, n)
-			l.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: maskBytes(p), Xor: make([]byte, n)},
-				&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: addr})
-			return nil
-		}
-		l.load(expr.PayloadBaseNetworkHeader, off, n)
-		var keys []kelem
-		interval := s.ranges != nil
-		if interval {
-			for _, r := range s.ranges {
-				keys = append(keys, kelem{key: r.first.AsSlice()})
-				if end, ok := increment(r.last.AsSlice()); ok {
-					keys = append(keys, kelem{key: end, end: true})
-				}
-			}
-		} else {
-			for _, p := range m.Prefixes {
-				keys = append(keys, kelem{key: p.Addr().AsSlice()})
-			}
-		}
-		lookup, err := b.anonSet(label, keyType(addrSetType(s.family)), interval, keys, neg)
-		if err != nil {
-			return err
-		}
-		l.add(lookup)
-	case ruleset.DPort, ruleset.SPort:
-		off := uint32(2)
-		if m.Kind == ruleset.SPort {
-			off = 0
-		}
-		l.load(expr.PayloadBaseTransportHeader, off, 2)
-		if m.Set != "" {
-			l.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set, SetID: b.setIDs[m.Set], Invert: neg})
-			return nil
-		}
-		if !s.set {
-			p := m.Ports[0]
-			switch {
-			case p.From == p.To:
-				l.add(&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: be16(p.From)})
-			case neg:
-				l.add(&expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: be16(p.From), ToData: be16(p.To)})
-			default:
-				l.add(&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: be16(p.From)},
-					&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: be16(p.To)})
-			}
-			return nil
-		}
-		set := &ruleset.Set{Type: ruleset.InetService}
-		elems := make([]ruleset.Element, len(m.Ports))
-		for i, p := range m.Ports {
-			elems[i] = ruleset.Element{Port: p.From, PortEnd: p.To}
-			set.Interval = set.Interval || p.To != p.From
-		}
-		lookup, err := b.anonSet(label, nftables.TypeInetService, set.Interval, kernelElements(set, elems), neg)
-		if err != nil {
-			return err
-		}
-		l.add(lookup)
-	case ruleset.L4Proto:
-		l.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1})
-		keys := make([][]byte, len(m.Protos))
-		for i, p := range m.Protos {
-			keys[i] = []byte{l4protos[p]}
-		}
-		return b.matchValues(l, label, nftables.TypeInetProto, keys, neg)
-	case ruleset.NFProto:
-		l.add(&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1})
-		keys := make([][]byte, len(m.Values))
-		for i, v := range m.Values {
-			keys[i] = []byte{nfprotos[v]}
-		}
-		return b.matchValues(l, label, nftables.TypeNFProto, keys, neg)
-	case ruleset.CtState, ruleset.CtStatus:
-		key, table := expr.CtKeySTATE, ctStates
-		if m.Kind == ruleset.CtStatus {
-			key, table = expr.CtKeySTATUS, ctStatuses
-		}
-		// Any of the bits set, or (negated) none of them: conntrack
-		// status has several bits at once, so != on the value would not
-		// mean "not dnat".
-		op := expr.CmpOpNeq
-		if neg {
-			op = expr.CmpOpEq
-		}
-		l.add(&expr.Ct{Register: 1, Key: key},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: ne32(bitsOf(table, m.Values)), Xor: make([]byte, 4)},
-			&expr.Cmp{Op: op, Register: 1, Data: make([]byte, 4)})
-	case ruleset.FibDAddrLocal:
-		l.add(&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-			&expr.Cmp{Op: cmpOp(neg), Register: 1, Data: ne32(unix.RTN_LOCAL)})
-	case ruleset.ICMPType, ruleset.ICMPv6Type:
-		table, kt := icmpTypes, nftables.TypeICMPType
-		if m.Kind == ruleset.ICMPv6Type {
-			table, kt = icmpv6Types, nftables.TypeICMP6Type
-		}
-		l.load(expr.PayloadBaseTransportHeader, 0, 1)
-		keys := make([][]byte, len(m.Values))
-		for i, v := range m.Values {
-			n, _ := lookupByte(table, v)
-			keys[i] = []byte{n}
-		}
-		return b.matchValues(l, label, kt, keys, neg)
-	default:
-		return fmt.Errorf("unknown match kind %q", m.Kind)
-	}
-	return nil
-}
-
-func maskBytes(p netip.Prefix) []byte {
-	b := make([]byte, p.Addr().BitLen()/8)
-	for i := 0; i < p.Bits(); i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	return b
 }
 
 func limitExpr(l ruleset.Limit) *expr.Limit {
@@ -767,7 +594,7 @@ func addNAT(l *exprs, n *ruleset.NAT) error {
 		// google/nftables cannot send masq ports together with flags,
 		// and without NF_NAT_RANGE_PROTO_SPECIFIED the kernel ignores
 		// the ports: encode this one by hand.
-		data, err := expr.MarshalExprData(byte(familyInet), &expr.Masq{ToPorts: true, RegProtoMin: protoMin, RegProtoMax: protoMax})
+		data, err := expr.MarshalExprData(familyNum, &expr.Masq{ToPorts: true, RegProtoMin: protoMin, RegProtoMax: protoMax})
 		if err != nil {
 			return err
 		}
@@ -820,11 +647,4 @@ func verdictExpr(r *ruleset.Rule, family string) expr.Any {
 		return &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 4}
 	}
 	return &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}
-}
-
-func addrBits(s *ruleset.Set) int {
-	if s.Type == ruleset.IPv6Addr {
-		return 128
-	}
-	return 32
 }

@@ -65,8 +65,8 @@ func blocklistRuleset(n int) *ruleset.Ruleset {
 			{Name: "block6", Type: ruleset.IPv6Addr, Interval: true, Elements: v6},
 		},
 		Chains: []*ruleset.Chain{{Name: "input", Hook: ruleset.Input, Type: ruleset.Filter, Policy: ruleset.Accept, Rules: []*ruleset.Rule{
-			{ID: "block4", Matches: []ruleset.Match{addrSet(ruleset.SAddr, "ip", false, "block4")}, Verdict: ruleset.Drop},
-			{ID: "block6", Matches: []ruleset.Match{addrSet(ruleset.SAddr, "ip6", false, "block6")}, Verdict: ruleset.Drop},
+			{ID: "block4", Matches: []ruleset.Match{addrSet(ruleset.SAddr, ruleset.IP, false, "block4")}, Verdict: ruleset.Drop},
+			{ID: "block6", Matches: []ruleset.Match{addrSet(ruleset.SAddr, ruleset.IP6, false, "block6")}, Verdict: ruleset.Drop},
 		}}},
 	}
 }

@@ -40,7 +40,7 @@ func TestSetElemMsgMatchesLibrary(t *testing.T) {
 	if len(b.msgs) != 1 || b.msgs[0].typ != unix.NFT_MSG_NEWSETELEM {
 		t.Fatalf("library queued %d messages, want one NEWSETELEM", len(b.msgs))
 	}
-	got, err := setElemMsg(familyInet, "edge", "ban6", 7, kel)
+	got, err := setElemMsg(familyNum, "edge", "ban6", 7, kel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestBuildChunks(t *testing.T) {
 			{Name: "ban", Type: ruleset.IPv4Addr, Timeout: true, Elements: bans},
 		},
 		Chains: []*ruleset.Chain{{Name: "input", Hook: ruleset.Input, Policy: ruleset.Accept, Rules: []*ruleset.Rule{
-			{ID: "block it", Matches: []ruleset.Match{addrSet(ruleset.SAddr, "ip", false, "block")}, Verdict: ruleset.Drop},
+			{ID: "block it", Matches: []ruleset.Match{addrSet(ruleset.SAddr, ruleset.IP, false, "block")}, Verdict: ruleset.Drop},
 			{ID: "two ports", Matches: []ruleset.Match{ports(ruleset.DPort, "tcp", false, port(1), port(2))}, Verdict: ruleset.Drop},
 		}}},
 	}

@@ -142,14 +142,23 @@ func (e kernelError) Error() string {
 // before sendmsg returns. So the reply is complete once that ack has
 // arrived, and a failing batch names its culprit exactly, without
 // bisecting.
-func (c *Conn) send(msgs []message) error {
+func (c *Conn) send(msgs []message) error { return c.batch(msgs, true) }
+
+// batch is send, or with commit false the same batch without its
+// NFNL_MSG_BATCH_END: the kernel processes every message as it would
+// for a commit, finds the batch unfinished, and aborts it with
+// NFNL_ABORT_VALIDATE, which first runs the checks a commit runs
+// (jump loops, chain depth); what it refuses is reported exactly as for
+// a commit, and nothing is applied either way. This is how nft -c checks
+// a ruleset.
+func (c *Conn) batch(msgs []message, commit bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.drain()
-	size := 2 * nlAlign(nlmsgHdrLen+4)
+	size := 2 * nlAlign(nlmsgHdrLen+4) // batch begin and end
 	for _, m := range msgs {
 		size += nlAlign(nlmsgHdrLen + len(m.data))
 	}
@@ -165,7 +174,9 @@ func (c *Conn) send(msgs []message) error {
 		b = appendMsg(b, unix.NFNL_SUBSYS_NFTABLES<<8|m.typ, flags, base+1+uint32(i), m.data)
 	}
 	lastSeq := base + uint32(len(msgs))
-	b = appendMsg(b, unix.NFNL_MSG_BATCH_END, unix.NLM_F_REQUEST, lastSeq+1, nfgen(unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES))
+	if commit {
+		b = appendMsg(b, unix.NFNL_MSG_BATCH_END, unix.NLM_F_REQUEST, lastSeq+1, nfgen(unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES))
+	}
 
 	// The whole batch is one datagram, which must fit the send buffer.
 	if need := len(b) + 64<<10; need > c.sndbuf {

@@ -176,14 +176,12 @@ func errAfterSet(what, set string) error {
 	return fmt.Errorf("%s after a match on several protocols (%s): nft cannot parse that back; put the specific match first", what, set)
 }
 
-func familyOf(f string) (string, error) {
-	switch f {
-	case "ip":
-		return "ipv4", nil
-	case "ip6":
-		return "ipv6", nil
+// familyOf is the meta nfproto value (ipv4, ipv6) of address family f.
+func familyOf(f ruleset.Family) (string, error) {
+	if nf := f.NFProto(); nf != "" {
+		return nf, nil
 	}
-	return "", fmt.Errorf("family %q; use ip or ip6", f)
+	return "", fmt.Errorf("family %q; use %s or %s", f, ruleset.IP, ruleset.IP6)
 }
 
 // lowerRule lowers r; sets are the ruleset's named sets by name.
@@ -377,228 +375,6 @@ func (c *lowerCtx) needNF(s *stmt, stmts []stmt, fam string) error {
 	return nil
 }
 
-func lowerMatch(ctx *lowerCtx, m ruleset.Match, sets map[string]*ruleset.Set, stmts []stmt) (stmt, error) {
-	s := stmt{kind: stMatch}
-	idx := len(stmts)
-	if m.Set != "" {
-		set := sets[m.Set]
-		if set == nil {
-			return s, fmt.Errorf("undefined set %q", m.Set)
-		}
-		switch m.Kind {
-		case ruleset.SAddr, ruleset.DAddr:
-			fam, err := familyOf(m.Family)
-			if err != nil {
-				return s, err
-			}
-			if want := addrSetType(fam); set.Type != want {
-				return s, fmt.Errorf("set %s has type %s, %s %s needs %s", m.Set, set.Type, m.Family, m.Kind, want)
-			}
-		case ruleset.DPort, ruleset.SPort:
-			if set.Type != ruleset.InetService {
-				return s, fmt.Errorf("set %s has type %s, a port match needs %s", m.Set, set.Type, ruleset.InetService)
-			}
-		default:
-			return s, errors.New("only address and port matches look up named sets")
-		}
-		if len(m.Prefixes) > 0 || len(m.Ports) > 0 {
-			return s, errors.New("both a set and values")
-		}
-	}
-	switch m.Kind {
-	case ruleset.IIFName, ruleset.OIFName:
-		names, err := normIfnames(m.Names)
-		if err != nil {
-			return s, err
-		}
-		m.Names = names
-	case ruleset.SAddr, ruleset.DAddr:
-		fam, err := familyOf(m.Family)
-		if err != nil {
-			return s, err
-		}
-		s.family = fam
-		if m.Set == "" {
-			ps, err := normPrefixes(m.Prefixes, fam)
-			if err != nil {
-				return s, err
-			}
-			m.Prefixes = ps
-			if len(ps) > 1 && slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Bits() != p.Addr().BitLen() }) {
-				s.ranges = mergeRanges(ps)
-				if len(s.ranges) == 1 {
-					if p, ok := s.ranges[0].prefix(); ok {
-						m.Prefixes, s.ranges = []netip.Prefix{p}, nil
-					}
-				}
-			}
-			s.set = len(s.ranges) > 1 || s.ranges == nil && len(m.Prefixes) > 1
-		}
-		if err := ctx.needNF(&s, stmts, fam); err != nil {
-			return s, err
-		}
-	case ruleset.L4Proto:
-		protos, err := normProtos(m.Protos)
-		if err != nil {
-			return s, err
-		}
-		m.Protos = protos
-		if len(protos) > 1 && !m.Negate {
-			ctx.l4Set = "{ " + strings.Join(protos, ", ") + " }"
-		}
-		if !m.Negate && len(protos) == 1 {
-			switch ctx.l4 {
-			case "":
-				ctx.l4, ctx.pendL4, ctx.l4At = protos[0], idx, idx
-				// nft reads an ICMP protocol as implying its family and
-				// folds a meta nfproto of that family before it.
-				if implied := map[string]string{"icmp": "ipv4", "ipv6-icmp": "ipv6"}[protos[0]]; implied != "" && ctx.pendNF >= 0 && ctx.nf == implied {
-					stmts[ctx.pendNF].hidden = true
-					ctx.pendNF = -1
-				}
-			case protos[0]:
-				// Already known: redundant, and nft would list a second
-				// one differently from the first.
-				s.omit = true
-			default:
-				return s, fmt.Errorf("%s after a match that limits the rule to %s", protos[0], ctx.l4)
-			}
-		}
-	case ruleset.DPort, ruleset.SPort:
-		proto := ""
-		if len(m.Protos) > 0 {
-			p, err := normProtos(m.Protos[:1])
-			if err != nil {
-				return s, err
-			}
-			proto = p[0]
-			if proto != "tcp" && proto != "udp" {
-				return s, fmt.Errorf("ports of %s; use tcp, udp or no protocol (th)", proto)
-			}
-		} else if ctx.l4 == "tcp" || ctx.l4 == "udp" {
-			// nft reads the raw transport header as the known protocol's.
-			proto = ctx.l4
-		} else if ctx.l4 != "" {
-			return s, fmt.Errorf("port match after a match that limits the rule to %s", ctx.l4)
-		}
-		s.proto = proto
-		m.Protos = nil
-		if proto != "" && ctx.l4Set != "" {
-			return s, errAfterSet(proto+" port", ctx.l4Set)
-		}
-		if proto != "" {
-			m.Protos = []string{proto}
-			switch {
-			case ctx.l4 == "":
-				s.depL4 = proto
-				ctx.l4, ctx.l4At = proto, idx
-			case ctx.l4 != proto:
-				return s, fmt.Errorf("%s port after a match that limits the rule to %s", proto, ctx.l4)
-			case ctx.pendL4 >= 0:
-				stmts[ctx.pendL4].hidden = true
-				ctx.pendL4 = -1
-			}
-		}
-		if m.Set == "" {
-			ports, err := normPorts(m.Ports)
-			if err != nil {
-				return s, err
-			}
-			if len(ports) > 1 && slices.ContainsFunc(ports, func(p ruleset.PortRange) bool { return p.From != p.To }) {
-				ports = mergePorts(ports)
-			}
-			m.Ports = ports
-			s.set = len(ports) > 1
-		}
-	case ruleset.CtState, ruleset.CtStatus:
-		table := ctStates
-		if m.Kind == ruleset.CtStatus {
-			table = ctStatuses
-		}
-		vals, err := normBits(table, m.Values)
-		if err != nil {
-			return s, err
-		}
-		m.Values = vals
-	case ruleset.FibDAddrLocal:
-	case ruleset.ICMPType, ruleset.ICMPv6Type:
-		table, fam, proto := icmpTypes, "ipv4", "icmp"
-		if m.Kind == ruleset.ICMPv6Type {
-			table, fam, proto = icmpv6Types, "ipv6", "ipv6-icmp"
-		}
-		vals, err := normBytes(table, m.Values)
-		if err != nil {
-			return s, err
-		}
-		m.Values = vals
-		s.family = fam
-		if ctx.l4Set != "" {
-			return s, errAfterSet(proto, ctx.l4Set)
-		}
-		switch {
-		case ctx.l4 == proto && ctx.nf == "" && ctx.pendL4 >= 0:
-			// An explicit meta l4proto and no family yet: nft lists the
-			// rule without the meta l4proto but could then not tell the
-			// family (a reject after it lists as plain ICMPX), and its
-			// text would compile differently. The ICMP match implies the
-			// meta l4proto: drop it and add both dependencies here, as
-			// nft compiles the listed text.
-			stmts[ctx.pendL4].omit = true
-			ctx.pendL4 = -1
-			if err := ctx.needNF(&s, stmts, fam); err != nil {
-				return s, err
-			}
-			s.depL4 = proto
-			ctx.l4At = idx
-		case ctx.l4 == proto:
-			// nft adds no dependency after an explicit meta l4proto; the
-			// listing folds that match (and a meta nfproto before it).
-			if ctx.nf != fam {
-				return s, fmt.Errorf("%s after a match that limits the rule to %s", fam, ctx.nf)
-			}
-			if ctx.pendL4 >= 0 {
-				stmts[ctx.pendL4].hidden = true
-				ctx.pendL4 = -1
-				if ctx.pendNF >= 0 && ctx.pendNF < ctx.l4At {
-					stmts[ctx.pendNF].hidden = true
-					ctx.pendNF = -1
-				}
-			}
-		case ctx.l4 == "":
-			if err := ctx.needNF(&s, stmts, fam); err != nil {
-				return s, err
-			}
-			s.depL4 = proto
-			ctx.l4, ctx.l4At = proto, idx
-		default:
-			return s, fmt.Errorf("%s after a match that limits the rule to %s", proto, ctx.l4)
-		}
-	case ruleset.NFProto:
-		vals, err := normNFProtos(m.Values)
-		if err != nil {
-			return s, err
-		}
-		m.Values = vals
-		if len(vals) > 1 && !m.Negate {
-			ctx.nfSet = "{ " + strings.Join(vals, ", ") + " }"
-		}
-		if !m.Negate && len(vals) == 1 {
-			switch ctx.nf {
-			case "":
-				ctx.nf, ctx.pendNF = vals[0], idx
-			case vals[0]:
-				s.omit = true // already known, as for meta l4proto
-			default:
-				return s, fmt.Errorf("%s after a match that limits the rule to %s", vals[0], ctx.nf)
-			}
-		}
-	default:
-		return s, fmt.Errorf("unknown match kind %q", m.Kind)
-	}
-	s.m = m
-	return s, nil
-}
-
 func addrSetType(fam string) ruleset.SetType {
 	if fam == "ipv6" {
 		return ruleset.IPv6Addr
@@ -631,7 +407,7 @@ func checkNAT(ctx *lowerCtx, n *ruleset.NAT) error {
 			return fmt.Errorf("%s: %w", n.Kind, err)
 		}
 		if ctx.nfSet != "" {
-			return errAfterSet(string(n.Kind)+" "+n.Family, ctx.nfSet)
+			return errAfterSet(string(n.Kind)+" "+string(n.Family), ctx.nfSet)
 		}
 		if !n.Addr.IsValid() || n.Addr.Is4() != (fam == "ipv4") || n.Addr.Is4In6() {
 			return fmt.Errorf("%s %s to %v: not an %s address", n.Kind, n.Family, n.Addr, fam)

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,18 +43,6 @@ func (a *attrs) nest(typ uint16, inner *attrs) {
 		a.err = inner.err
 	}
 	a.add(typ|unix.NLA_F_NESTED, inner.b)
-}
-
-// kelem is one element as the kernel stores it: an interval set holds a
-// start element and an end element (the first key after the interval,
-// flagged INTERVAL_END) per interval.
-type kelem struct {
-	key     []byte
-	end     bool
-	timeout time.Duration
-	comment string
-	// src is the index of the ruleset element it comes from.
-	src int
 }
 
 // setElemMsg encodes a NEWSETELEM (or DELSETELEM) request, attribute for attribute what

@@ -33,6 +33,9 @@ func KeepState() ApplyOption { return func() {} }
 // Apply fails off Linux.
 func Apply(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error { return errUnsupported }
 
+// Validate fails off Linux.
+func Validate(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error { return errUnsupported }
+
 // TableExists fails off Linux.
 func TableExists(c *Conn, table string) (bool, error) { return false, errUnsupported }
 

@@ -21,7 +21,7 @@ func FuzzCheckRender(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, kind, value, id string, neg bool) {
 		r, _ := randomRuleset(rand.New(rand.NewPCG(seed, 42)), 20)
 		m := ruleset.Match{Kind: ruleset.MatchKind(kind), Negate: neg, Names: []string{value}, Values: []string{value},
-			Protos: []string{value}, Family: value, Set: value}
+			Protos: []string{value}, Family: ruleset.Family(value), Set: value}
 		if p, err := netip.ParsePrefix(value); err == nil {
 			m.Prefixes = []netip.Prefix{p}
 		}
@@ -79,12 +79,12 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 			return names(ruleset.OIFName, neg, pick([]string{"eth0", "br-lan", "wg0"})...)
 		case 2:
 			if rng.IntN(4) == 0 {
-				return addrSet(ruleset.SAddr, "ip", neg, "a4")
+				return addrSet(ruleset.SAddr, ruleset.IP, neg, "a4")
 			}
 			return addr([]ruleset.MatchKind{ruleset.SAddr, ruleset.DAddr}[rng.IntN(2)], "ip", neg, pick(v4)...)
 		case 3:
 			if rng.IntN(4) == 0 {
-				return addrSet(ruleset.DAddr, "ip6", neg, "a6")
+				return addrSet(ruleset.DAddr, ruleset.IP6, neg, "a6")
 			}
 			return addr([]ruleset.MatchKind{ruleset.SAddr, ruleset.DAddr}[rng.IntN(2)], "ip6", neg, pick(v6)...)
 		case 4, 5:
@@ -133,8 +133,8 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 			rule.Matches = append(rule.Matches, randMatch())
 		}
 		if rng.IntN(5) == 0 {
-			fam := []string{"ip", "ip6"}[rng.IntN(2)]
-			set := map[string]string{"ip": "m4", "ip6": "m6"}[fam]
+			fam := []ruleset.Family{ruleset.IP, ruleset.IP6}[rng.IntN(2)]
+			set := map[ruleset.Family]string{ruleset.IP: "m4", ruleset.IP6: "m6"}[fam]
 			rule.Meter = &ruleset.Meter{Set: set, Family: fam, Limit: randLimit()}
 		}
 		if rng.IntN(4) == 0 {
@@ -148,16 +148,16 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 		switch c.Name {
 		case "pre":
 			if rng.IntN(2) == 0 {
-				rule.NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: "ip", Addr: netip.AddrFrom4([4]byte{192, 168, 1, byte(rng.IntN(255))})}
+				rule.NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: ruleset.IP, Addr: netip.AddrFrom4([4]byte{192, 168, 1, byte(rng.IntN(255))})}
 				if rng.IntN(3) == 0 {
-					rule.NAT.Family, rule.NAT.Addr = "ip6", netip.MustParseAddr("fd00:1::10")
+					rule.NAT.Family, rule.NAT.Addr = ruleset.IP6, netip.MustParseAddr("fd00:1::10")
 				}
 			} else {
 				rule.NAT = &ruleset.NAT{Kind: ruleset.Redirect}
 			}
 		case "post":
 			if rng.IntN(2) == 0 {
-				rule.NAT = &ruleset.NAT{Kind: ruleset.SNAT, Family: "ip", Addr: netip.MustParseAddr("192.0.2.1")}
+				rule.NAT = &ruleset.NAT{Kind: ruleset.SNAT, Family: ruleset.IP, Addr: netip.MustParseAddr("192.0.2.1")}
 			} else {
 				rule.NAT = &ruleset.NAT{Kind: ruleset.Masquerade}
 			}

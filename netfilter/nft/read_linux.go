@@ -20,9 +20,9 @@ import (
 
 // TableExists reports whether table inet table exists.
 func TableExists(c *Conn, table string) (bool, error) {
-	tables, err := c.lib.ListTablesOfFamily(nftables.TableFamilyINet)
+	tables, err := c.lib.ListTablesOfFamily(nftables.TableFamily(familyNum))
 	if err != nil {
-		return false, fmt.Errorf("list inet tables: %w", err)
+		return false, fmt.Errorf("list %s tables: %w", tableFamily, err)
 	}
 	for _, t := range tables {
 		if t.Name == table {
@@ -40,18 +40,18 @@ func ReadCounters(c *Conn, table string) (map[string]Counter, error) {
 	if ok, err := TableExists(c, table); err != nil || !ok {
 		return out, err
 	}
-	chains, err := c.lib.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	chains, err := c.lib.ListChainsOfTableFamily(nftables.TableFamily(familyNum))
 	if err != nil {
-		return nil, fmt.Errorf("read counters of table inet %s: list chains: %w", table, err)
+		return nil, fmt.Errorf("read counters of %s: list chains: %w", tableRef(table), err)
 	}
-	t := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
+	t := libTable(table)
 	for _, ch := range chains {
 		if ch.Table.Name != table {
 			continue
 		}
 		rules, err := c.lib.GetRules(t, ch)
 		if err != nil {
-			return nil, fmt.Errorf("read counters of table inet %s: rules of chain %s: %w", table, ch.Name, err)
+			return nil, fmt.Errorf("read counters of %s: rules of chain %s: %w", tableRef(table), ch.Name, err)
 		}
 		for _, r := range rules {
 			id, ok := userdata.GetString(r.UserData, userdata.TypeComment)
@@ -74,18 +74,18 @@ func ReadCounters(c *Conn, table string) (map[string]Counter, error) {
 // up (one per prefix Apply added; a range added by other means is split
 // into the prefixes that cover it exactly).
 func ReadSetElements(c *Conn, table, set string) ([]SetElement, error) {
-	t := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
+	t := libTable(table)
 	s, err := c.lib.GetSetByName(t, set)
 	if err != nil {
-		return nil, fmt.Errorf("read set inet %s %s: %w", table, set, err)
+		return nil, fmt.Errorf("read set %s %s %s: %w", tableFamily, table, set, err)
 	}
 	raw, err := c.dumpElements(table, set)
 	if err != nil {
-		return nil, fmt.Errorf("read elements of set inet %s %s: %w", table, set, err)
+		return nil, fmt.Errorf("read elements of set %s %s %s: %w", tableFamily, table, set, err)
 	}
 	out, err := decodeElements(s.KeyType.Bytes, s.Interval, raw)
 	if err != nil {
-		return nil, fmt.Errorf("read elements of set inet %s %s: %w", table, set, err)
+		return nil, fmt.Errorf("read elements of set %s %s %s: %w", tableFamily, table, set, err)
 	}
 	return out, nil
 }
@@ -226,9 +226,9 @@ func ReadState(c *Conn, table string) (*State, error) {
 		return nil, err
 	}
 	st.Counters = counters
-	sets, err := c.lib.GetSets(&nftables.Table{Name: table, Family: nftables.TableFamilyINet})
+	sets, err := c.lib.GetSets(libTable(table))
 	if err != nil {
-		return nil, fmt.Errorf("read sets of table inet %s: %w", table, err)
+		return nil, fmt.Errorf("read sets of %s: %w", tableRef(table), err)
 	}
 	for _, s := range sets {
 		if s.Anonymous || !s.HasTimeout || s.Dynamic {
@@ -301,7 +301,7 @@ func (c *Conn) eachElementList(table, set string, fn func(list *netlink.Attribut
 	var a attrs
 	a.str(unix.NFTA_SET_ELEM_LIST_TABLE, table)
 	a.str(unix.NFTA_SET_ELEM_LIST_SET, set)
-	return c.dump(unix.NFT_MSG_GETSETELEM, familyInet, a.b, func(data []byte) error {
+	return c.dump(unix.NFT_MSG_GETSETELEM, familyNum, a.b, func(data []byte) error {
 		ad, err := netlink.NewAttributeDecoder(data)
 		if err != nil {
 			return err
@@ -335,7 +335,7 @@ func (c *Conn) setCounts(table string) (map[string]int, error) {
 	var a attrs
 	a.str(unix.NFTA_SET_TABLE, table)
 	out := map[string]int{}
-	err := c.dump(unix.NFT_MSG_GETSET, familyInet, a.b, func(data []byte) error {
+	err := c.dump(unix.NFT_MSG_GETSET, familyNum, a.b, func(data []byte) error {
 		ad, err := netlink.NewAttributeDecoder(data)
 		if err != nil {
 			return err

@@ -174,6 +174,13 @@ func TestCheck(t *testing.T) {
 		{"keyword chain", func(r *ruleset.Ruleset) { r.Chains[0].Name = "counter" }, `chain name "counter" is an nft keyword`},
 		{"keyword set", func(r *ruleset.Ruleset) { r.Sets[0].Name = "ip" }, `set name "ip" is an nft keyword`},
 		{"bad table", func(r *ruleset.Ruleset) { r.Table = "9edge" }, `table name "9edge"`},
+		{"table family", func(r *ruleset.Ruleset) { r.Family = ruleset.IP6 }, "table ip6 edge: family ip6; this library builds inet tables only"},
+		{"address match family", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, ruleset.INet, false, "192.0.2.1")}
+		}, `chain input: rule "r1": match 1 (saddr): family "inet"; use ip or ip6`},
+		{"nat port without a transport", func(r *ruleset.Ruleset) {
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: ruleset.IP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
+		}, `chain input: rule "r1": dnat to a port needs a match on the transport protocol`},
 		{"quote in id", func(r *ruleset.Ruleset) { rule(r).ID = `say "hi"` }, `rule "say \"hi\"": id`},
 		{"long id", func(r *ruleset.Ruleset) { rule(r).ID = strings.Repeat("x", 129) }, "longer than 128 bytes"},
 		{"ifname", func(r *ruleset.Ruleset) {
@@ -189,13 +196,13 @@ func TestCheck(t *testing.T) {
 			rule(r).Matches = []ruleset.Match{protos(false, "udp"), ports(ruleset.DPort, "tcp", false, port(22))}
 		}, `rule "r1": match 2 (dport): tcp port after a match that limits the rule to udp`},
 		{"conflicting family", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, "ip", false, "192.0.2.1"), values(ruleset.ICMPv6Type, false, "echo-request")}
+			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, ruleset.IP, false, "192.0.2.1"), values(ruleset.ICMPv6Type, false, "echo-request")}
 		}, `match 2 (icmpv6type): ipv6 after a match that limits the rule to ipv4`},
 		{"set type", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addrSet(ruleset.SAddr, "ip", false, "v6")}
+			rule(r).Matches = []ruleset.Match{addrSet(ruleset.SAddr, ruleset.IP, false, "v6")}
 		}, `set v6 has type ipv6_addr, ip saddr needs ipv4_addr`},
 		{"address family", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addr(ruleset.DAddr, "ip", false, "2001:db8::1")}
+			rule(r).Matches = []ruleset.Match{addr(ruleset.DAddr, ruleset.IP, false, "2001:db8::1")}
 		}, `2001:db8::1/128 is not an ipv4 prefix`},
 		{"icmp type", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{values(ruleset.ICMPType, false, "echo")}
@@ -210,14 +217,14 @@ func TestCheck(t *testing.T) {
 		{"log prefix", func(r *ruleset.Ruleset) { rule(r).Log = &ruleset.Log{Prefix: "a\nb"} }, "control characters"},
 		{"limit unit", func(r *ruleset.Ruleset) { rule(r).Limit = &ruleset.Limit{Rate: 1, Unit: "fortnight"} }, `limit unit "fortnight"`},
 		{"meter set", func(r *ruleset.Ruleset) {
-			rule(r).Meter = &ruleset.Meter{Set: "m4", Family: "ip6", Limit: ruleset.Limit{Rate: 1, Unit: "second"}}
+			rule(r).Meter = &ruleset.Meter{Set: "m4", Family: ruleset.IP6, Limit: ruleset.Limit{Rate: 1, Unit: "second"}}
 		}, "meter: set m4 has type ipv4_addr, the ip6 saddr key needs ipv6_addr"},
 		{"nat family", func(r *ruleset.Ruleset) {
-			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, "ip6", false, "2001:db8::/32")}
-			rule(r).NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: "ip", Addr: netip.MustParseAddr("192.0.2.1")}
+			rule(r).Matches = []ruleset.Match{addr(ruleset.SAddr, ruleset.IP6, false, "2001:db8::/32")}
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.DNAT, Family: ruleset.IP, Addr: netip.MustParseAddr("192.0.2.1")}
 		}, "dnat ip in a rule limited to ipv6"},
 		{"nat address", func(r *ruleset.Ruleset) {
-			rule(r).NAT = &ruleset.NAT{Kind: ruleset.SNAT, Family: "ip", Addr: netip.MustParseAddr("2001:db8::1")}
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.SNAT, Family: ruleset.IP, Addr: netip.MustParseAddr("2001:db8::1")}
 		}, "snat ip to 2001:db8::1: not an ipv4 address"},
 		{"raw ports", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{ports(ruleset.DPort, "", false, port(53)), ports(ruleset.SPort, "", false, port(53))}
@@ -236,6 +243,14 @@ func TestCheck(t *testing.T) {
 		}, "set v6: element comment"},
 		{"flowtable devices", func(r *ruleset.Ruleset) { r.Flowtable = &ruleset.Flowtable{Name: "ft"} }, "flowtable ft: no devices"},
 		{"hook", func(r *ruleset.Ruleset) { r.Chains[0].Hook = "ingress" }, `chain input: hook "ingress"`},
+		{"nat in a filter chain", func(r *ruleset.Ruleset) {
+			rule(r).NAT = &ruleset.NAT{Kind: ruleset.Masquerade}
+		}, `chain input: rule "r1": masquerade runs from base chain input (type filter, hook input; input): masquerade needs a chain of type nat at hook postrouting`},
+		{"jump loop", func(r *ruleset.Ruleset) {
+			r.Chains = append(r.Chains, &ruleset.Chain{Name: "a", Rules: []*ruleset.Rule{{ID: "a to b", Verdict: ruleset.Goto, Target: "b"}}},
+				&ruleset.Chain{Name: "b", Rules: []*ruleset.Rule{{ID: "b to a", Verdict: ruleset.Jump, Target: "a"}}})
+			rule(r).Verdict, rule(r).Target = ruleset.Jump, "a"
+		}, `chain b: rule "b to a": jump a: a loop through chain a, reached from base chain input (input -> a -> b -> a)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := ok()

@@ -21,14 +21,14 @@ func Delete(c *Conn, table string) error {
 	if err != nil {
 		return err
 	}
-	if err := b.libAdd("table inet "+table, func(lc *nftables.Conn) error { lc.AddTable(b.t); return nil }); err != nil {
+	if err := b.libAdd(tableRef(table), func(lc *nftables.Conn) error { lc.AddTable(b.t); return nil }); err != nil {
 		return err
 	}
-	if err := b.libAdd("delete table inet "+table, func(lc *nftables.Conn) error { lc.DelTable(b.t); return nil }); err != nil {
+	if err := b.libAdd("delete "+tableRef(table), func(lc *nftables.Conn) error { lc.DelTable(b.t); return nil }); err != nil {
 		return err
 	}
 	if err := c.send(b.msgs); err != nil {
-		return fmt.Errorf("delete table inet %s: %w", table, err)
+		return fmt.Errorf("delete %s: %w", tableRef(table), err)
 	}
 	return nil
 }
@@ -48,11 +48,11 @@ func ProbeFlowtable(c *Conn) error {
 		label string
 		fn    func(*nftables.Conn)
 	}{
-		{"probe table inet " + name, func(lc *nftables.Conn) { lc.AddTable(b.t) }},
+		{"probe " + tableRef(name), func(lc *nftables.Conn) { lc.AddTable(b.t) }},
 		{"probe flowtable", func(lc *nftables.Conn) {
 			lc.AddFlowtable(&nftables.Flowtable{Table: b.t, Name: "probe", Hooknum: nftables.FlowtableHookIngress, Priority: &prio})
 		}},
-		{"delete probe table inet " + name, func(lc *nftables.Conn) { lc.DelTable(b.t) }},
+		{"delete probe " + tableRef(name), func(lc *nftables.Conn) { lc.DelTable(b.t) }},
 	}
 	for _, s := range steps {
 		if err := b.libAdd(s.label, func(lc *nftables.Conn) error { s.fn(lc); return nil }); err != nil {

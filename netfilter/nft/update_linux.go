@@ -29,10 +29,10 @@ func UpdateSet(c *Conn, table string, s *ruleset.Set, put, del []ruleset.Element
 		tmp.Elements = elems
 		canon, err := canonElements(&tmp)
 		if err != nil {
-			return fmt.Errorf("update set inet %s %s: %s: %w", table, s.Name, what, err)
+			return fmt.Errorf("update set %s %s %s: %s: %w", tableFamily, table, s.Name, what, err)
 		}
 		if len(canon) != len(elems) {
-			return fmt.Errorf("update set inet %s %s: %s: elements overlap or repeat", table, s.Name, what)
+			return fmt.Errorf("update set %s %s %s: %s: elements overlap or repeat", tableFamily, table, s.Name, what)
 		}
 		return nil
 	}
@@ -62,7 +62,7 @@ func UpdateSet(c *Conn, table string, s *ruleset.Set, put, del []ruleset.Element
 		return err
 	}
 	if err := c.send(msgs); err != nil {
-		return fmt.Errorf("update set inet %s %s: %w", table, s.Name, err)
+		return fmt.Errorf("update set %s %s %s: %w", tableFamily, table, s.Name, err)
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func appendElemMsgs(msgs []message, table string, s *ruleset.Set, typ uint16, ve
 		ks = ks[n:]
 		label := fmt.Sprintf("set %s: %s elements %s to %s", s.Name, verb,
 			elementKey(s, elems[chunk[0].src]), elementKey(s, elems[chunk[len(chunk)-1].src]))
-		data, err := setElemMsg(familyInet, table, s.Name, 0, chunk)
+		data, err := setElemMsg(familyNum, table, s.Name, 0, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", label, err)
 		}

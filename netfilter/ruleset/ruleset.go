@@ -1,9 +1,11 @@
-// Package ruleset is edge-firewall's intermediate form: the nftables
-// concepts it uses (one inet table of chains, rules and sets) as plain
-// data. The compiler builds a Ruleset from the config; package nft renders
-// it as nft text (for -render, diff and golden tests) and applies it over
-// netlink. Keeping both on one form is what lets `edgectl fw diff` show
-// exactly what an apply would do.
+// Package ruleset is the intermediate form of edge's nftables library:
+// the nftables concepts the daemons use (one table of sets, chains and
+// rules, and a flowtable) as plain data. edge-firewall's compiler builds
+// a Ruleset from the config, edge-vpn its access table, edge-lb will
+// build its DNAT maps; package nft checks it, renders it as nft text
+// (for -render, diffs and golden tests) and applies it over netlink.
+// Keeping both on one form is what lets `edgectl fw diff` show exactly
+// what an apply would do.
 package ruleset
 
 import (
@@ -12,15 +14,58 @@ import (
 	"time"
 )
 
-// Ruleset is the whole table edge-firewall owns.
+// Ruleset is one whole table, as the daemon that owns it declares it.
 type Ruleset struct {
-	// Table is the inet table's name ("edge").
+	// Family is the table's family. The zero value means INet, the only
+	// family package nft builds tables of (see Family).
+	Family Family
+	// Table is the table's name ("edge", "edge_vpn").
 	Table string
 	// Sets come before chains in the table, as nft lists them.
 	Sets   []*Set
 	Chains []*Chain
 	// Flowtable is the offload fast path, or nil.
 	Flowtable *Flowtable
+}
+
+// Family is an nftables family: of a table (ip, ip6, inet), or of the
+// addresses an address match, a meter or a NAT statement reads (ip or
+// ip6).
+type Family string
+
+// Families.
+const (
+	IP   Family = "ip"
+	IP6  Family = "ip6"
+	INet Family = "inet"
+)
+
+// FamilyOf is the family of a's addresses: IP or IP6.
+func FamilyOf(a netip.Addr) Family {
+	if a.Is4() {
+		return IP
+	}
+	return IP6
+}
+
+// NFProto is the meta nfproto value of an address family: "ipv4" for
+// IP, "ipv6" for IP6, "" for any other.
+func (f Family) NFProto() string {
+	switch f {
+	case IP:
+		return "ipv4"
+	case IP6:
+		return "ipv6"
+	}
+	return ""
+}
+
+// TableFamily is r's table family: r.Family, or INet when that is unset.
+func (r *Ruleset) TableFamily() Family {
+	if r.Family == "" {
+		return INet
+	}
+	return r.Family
 }
 
 // SetType is the type of a set's keys.
@@ -170,8 +215,8 @@ type Match struct {
 	Kind MatchKind
 	// Negate inverts the comparison (!=).
 	Negate bool
-	// Family is ip or ip6, for SAddr and DAddr.
-	Family   string
+	// Family is IP or IP6, for SAddr and DAddr.
+	Family   Family
 	Names    []string
 	Prefixes []netip.Prefix
 	// Set names a set to look the address up in instead of Prefixes.
@@ -203,8 +248,8 @@ type Limit struct {
 // to new sources).
 type Meter struct {
 	Set string
-	// Family is ip or ip6: the key is that family's source address.
-	Family string
+	// Family is IP or IP6: the key is that family's source address.
+	Family Family
 	Limit  Limit
 }
 
@@ -230,12 +275,12 @@ const (
 	Redirect   NATKind = "redirect"
 )
 
-// NAT rewrites addresses. For SNAT and DNAT, Family (ip or ip6) and Addr
+// NAT rewrites addresses. For SNAT and DNAT, Family (IP or IP6) and Addr
 // are set; Port and PortEnd optionally (a rule with a port must match
 // its transport protocol first).
 type NAT struct {
 	Kind    NATKind
-	Family  string
+	Family  Family
 	Addr    netip.Addr
 	Port    uint16
 	PortEnd uint16
@@ -249,9 +294,11 @@ type Flowtable struct {
 }
 
 // Validate checks the ruleset's internal consistency: names unique, jump
-// targets and set references defined, fields fitting their kinds. The
-// compiler's output must always pass; it guards against compiler bugs
-// reaching the kernel, whose errors name nothing.
+// targets and set references defined, set elements of the set's type.
+// The compiler's output must always pass; it guards against compiler
+// bugs reaching the kernel, whose errors name nothing. What each kind of
+// match and statement requires is package nft's to check (nft.Check),
+// in the one place that knows the kind.
 func (r *Ruleset) Validate() error {
 	sets := map[string]*Set{}
 	for _, s := range r.Sets {
@@ -307,15 +354,9 @@ func (r *Ruleset) Validate() error {
 				if m.Set != "" && sets[m.Set] == nil {
 					return fmt.Errorf("rule %q: undefined set %q", rule.ID, m.Set)
 				}
-				if (m.Kind == SAddr || m.Kind == DAddr) && m.Family != "ip" && m.Family != "ip6" {
-					return fmt.Errorf("rule %q: address match without family ip or ip6", rule.ID)
-				}
 			}
 			if rule.Meter != nil && (sets[rule.Meter.Set] == nil || !sets[rule.Meter.Set].Dynamic) {
 				return fmt.Errorf("rule %q: meter needs a dynamic set, %q is not one", rule.ID, rule.Meter.Set)
-			}
-			if n := rule.NAT; n != nil && n.Port != 0 && !hasProtoMatch(rule) {
-				return fmt.Errorf("rule %q: NAT to a port needs a transport protocol match first", rule.ID)
 			}
 			if rule.Offload && r.Flowtable == nil {
 				return fmt.Errorf("rule %q: offload without a flowtable", rule.ID)
@@ -323,13 +364,4 @@ func (r *Ruleset) Validate() error {
 		}
 	}
 	return nil
-}
-
-func hasProtoMatch(r *Rule) bool {
-	for _, m := range r.Matches {
-		if m.Kind == L4Proto || (m.Kind == DPort || m.Kind == SPort) && len(m.Protos) > 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -125,8 +125,8 @@ func blocklist(n int, seed uint64) *ruleset.Ruleset {
 			{Name: "blocklist6", Type: ruleset.IPv6Addr, Interval: true, Elements: v6},
 		},
 		Chains: []*ruleset.Chain{{Name: "input", Hook: ruleset.Input, Type: ruleset.Filter, Policy: ruleset.Accept, Rules: []*ruleset.Rule{
-			{ID: "blocklist4", Matches: []ruleset.Match{{Kind: ruleset.SAddr, Family: "ip", Set: "blocklist4"}}, Counter: true, Verdict: ruleset.Drop},
-			{ID: "blocklist6", Matches: []ruleset.Match{{Kind: ruleset.SAddr, Family: "ip6", Set: "blocklist6"}}, Counter: true, Verdict: ruleset.Drop},
+			{ID: "blocklist4", Matches: []ruleset.Match{{Kind: ruleset.SAddr, Family: ruleset.IP, Set: "blocklist4"}}, Counter: true, Verdict: ruleset.Drop},
+			{ID: "blocklist6", Matches: []ruleset.Match{{Kind: ruleset.SAddr, Family: ruleset.IP6, Set: "blocklist6"}}, Counter: true, Verdict: ruleset.Drop},
 		}}},
 	}
 }

@@ -1,0 +1,94 @@
+package vpn
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/homeedge/edge/netfilter/nft"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
+	}
+}
+
+func prefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+// aclCases are access rules of a few shapes: one peer with both
+// families, peers on two interfaces with one family each, overlapping
+// and adjacent allowed networks (nft merges them).
+var aclCases = []struct {
+	name  string
+	rules []aclRule
+}{
+	{"one-peer", []aclRule{
+		{peer: "laptop", iface: "wg0", addrs: addrs("10.100.0.2", "fd00:100::2"), allow: prefixes("192.168.1.10/32", "192.168.1.0/24", "fd00:1::/64", "10.200.0.0/16")},
+	}},
+	{"two-interfaces", []aclRule{
+		{peer: "phone", iface: "wg0", addrs: addrs("10.100.0.3"), allow: prefixes("192.168.1.53/32", "192.168.2.0/24", "192.168.3.0/24")},
+		{peer: "nas-backup", iface: "wg1", addrs: addrs("fd00:101::9"), allow: prefixes("fd00:1::10/128")},
+		{peer: "tablet", iface: "wg0", addrs: addrs("10.100.0.4", "10.100.0.5"), allow: prefixes("0.0.0.0/0")},
+	}},
+}
+
+// TestACLGolden pins table inet edge_vpn's text for a few rule sets (the
+// kernel test checks the same text against nft list).
+func TestACLGolden(t *testing.T) {
+	for _, tc := range aclCases {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := aclRuleset(tc.rules)
+			if err := nft.Check(rs); err != nil {
+				t.Fatalf("Check(aclRuleset) = %v", err)
+			}
+			golden(t, "acl-"+tc.name+".golden", nft.Render(rs))
+		})
+	}
+}
+
+// TestACLPlan: an unchanged rule set needs no change, no rules remove
+// the table, and a rule nft would refuse fails in plan, naming the peer.
+func TestACLPlan(t *testing.T) {
+	tbl := newACLTable(nil)
+	rules := aclCases[0].rules
+	p, err := tbl.plan(rules)
+	if err != nil || p == nil || p.rs == nil || p.peers != 1 {
+		t.Fatalf("plan(one peer) = %+v, %v; want a table for one peer", p, err)
+	}
+	tbl.last = p.fp
+	if p, err := tbl.plan(rules); p != nil || err != nil {
+		t.Errorf("plan(the same rules) = %+v, %v; want nothing to do", p, err)
+	}
+	if p, err := tbl.plan(nil); err != nil || p == nil || p.rs != nil {
+		t.Errorf("plan(no rules) = %+v, %v; want the table removed", p, err)
+	}
+	bad := []aclRule{{peer: "x", iface: "a-very-long-interface", addrs: addrs("10.100.0.9"), allow: prefixes("10.0.0.0/8")}}
+	if _, err := tbl.plan(bad); err == nil || !strings.Contains(err.Error(), `rule "peer x (ip)"`) {
+		t.Errorf("plan(interface name too long) = %v, want an error naming the peer's rule", err)
+	}
+}
