@@ -94,10 +94,22 @@ type SecondaryConfig struct {
 
 // LimitsConfig bounds resource use per client and connection.
 type LimitsConfig struct {
-	// TCPConnections caps concurrent TCP connections.
+	// TCPConnections caps concurrent TCP connections; when they are all
+	// open, the one idle longest is closed for a new one.
 	TCPConnections int `yaml:"tcp_connections"`
+	// TCPPerClient caps the TCP connections of one address; 0 means 16,
+	// or TCPConnections when that is fewer.
+	TCPPerClient int `yaml:"tcp_per_client"`
 	// TCPIdle closes idle TCP connections.
 	TCPIdle config.Duration `yaml:"tcp_idle"`
+}
+
+// perClient is the TCP connections one address may hold.
+func (l LimitsConfig) perClient() int {
+	if l.TCPPerClient > 0 {
+		return l.TCPPerClient
+	}
+	return min(16, l.TCPConnections)
 }
 
 // DefaultConfig is the dns section's defaults.
@@ -158,6 +170,9 @@ func (c *Config) Validate(v *config.Checker) {
 	}
 	if c.Limits.TCPConnections < 1 {
 		v.Key("limits").Key("tcp_connections").Errorf("must be at least 1")
+	}
+	if c.Limits.TCPPerClient < 0 || c.Limits.TCPPerClient > c.Limits.TCPConnections {
+		v.Key("limits").Key("tcp_per_client").Errorf("must be from 1 to tcp_connections (%d), or 0 for the default, got %d", c.Limits.TCPConnections, c.Limits.TCPPerClient)
 	}
 	if c.Limits.TCPIdle.D() < time.Second {
 		v.Key("limits").Key("tcp_idle").Errorf("must be at least 1s")

@@ -27,6 +27,9 @@ type metrics struct {
 	// serialStoreFailures counts commits whose zone serials could not be
 	// stored.
 	serialStoreFailures prometheus.Counter
+	// tcpRefused and tcpEvicted count the TCP gate's decisions.
+	tcpRefused *prometheus.CounterVec
+	tcpEvicted prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -93,7 +96,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "edge_dns_serial_store_failures_total",
 		Help: "Reloads whose new zone serials could not be written to the state store; they are served, and stored with the next change.",
 	})
-	reg.MustRegister(m.cacheHits, m.dropped, m.limited, m.serialStoreFailures)
+	m.tcpRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edge_dns_tcp_refused_total",
+		Help: "TCP connections closed at once: the client held dns.limits.tcp_per_client already (per_client), or every connection was busy answering (busy).",
+	}, []string{"reason"})
+	m.tcpEvicted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edge_dns_tcp_evicted_total",
+		Help: "Idle TCP connections closed to make room for a new one when dns.limits.tcp_connections were open.",
+	})
+	reg.MustRegister(m.cacheHits, m.dropped, m.limited, m.serialStoreFailures, m.tcpRefused, m.tcpEvicted)
 	reg.MustRegister(m.queries, m.duration, m.malformed, m.truncated, m.writeErrors, m.zones, m.serial, m.updates, m.transfers, m.notifies, m.records)
 	return m
 }

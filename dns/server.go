@@ -16,7 +16,6 @@ import (
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/net/netutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/homeedge/edge/dns/forward"
@@ -229,7 +228,7 @@ func (s *Server) bind(cfg Config) error {
 		idle := cfg.Limits.TCPIdle.D()
 		started.Add(1)
 		s.servers = append(s.servers, &mdns.Server{
-			Listener:          netutil.LimitListener(ln, cfg.Limits.TCPConnections),
+			Listener:          newTCPGate(ln, cfg.Limits.TCPConnections, cfg.Limits.perClient(), s.metrics),
 			Handler:           s,
 			ReadTimeout:       idle,
 			WriteTimeout:      idle,
