@@ -288,7 +288,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	y, _ := yaml.Marshal(v)
 	j, _ := json.Marshal(v)
 	for name, out := range map[string]string{
-		"yaml": string(y), "json": string(j), "fmt %v": fmt.Sprintf("%v", v), "fmt %s": fmt.Sprintf("%s", v.Key),
+		"yaml": string(y), "json": string(j), "fmt %v": fmt.Sprintf("%v", v), "fmt %s": fmt.Sprintf("key=%s", v.Key),
 		"fmt %+v": fmt.Sprintf("%+v", v), "slog": logs.String(),
 	} {
 		if strings.Contains(out, planted) || !strings.Contains(out, Redacted) {

@@ -81,9 +81,6 @@ var globalFlags = []flagHelp{
 	{"-h, --help", "show help for the command; nothing is changed"},
 }
 
-// isHelpFlag says whether a is a request for help.
-func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
-
 func commandNamed(name string) (command, bool) {
 	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
 	if i < 0 {
