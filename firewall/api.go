@@ -127,6 +127,7 @@ func (s *Service) handleConfirm(r *http.Request) (any, error) {
 	p.timer.Stop()
 	s.pending = nil
 	s.metrics.pending.Set(0)
+	s.dropPending()
 	s.log.Info("apply confirmed", "generation", s.cur.gen, "by", ctlsock.CallerFrom(r.Context()).String())
 	return ctlapi.FWConfirmResult{Generation: s.cur.gen}, nil
 }

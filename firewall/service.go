@@ -50,7 +50,9 @@ type Service struct {
 	kernel  Kernel
 	store   store.Store
 	bans    *store.Collection[storedBan]
-	metrics *metrics
+	// pendings holds the record of an apply waiting for its confirm.
+	pendings *store.Collection[unconfirmed]
+	metrics  *metrics
 	ready   chan struct{}
 	clock   clock.Clock
 	faults  *daemon.Faults
@@ -75,6 +77,11 @@ type Service struct {
 	// pending is an apply waiting for its confirm, or nil.
 	pending      *pending
 	lastRollback time.Time
+	// restoredFrom is set when the start loaded the last confirmed
+	// ruleset instead of the config file's; refusedGen is the last
+	// generation whose ruleset the kernel refused at commit.
+	restoredFrom *restored
+	refusedGen   int64
 	// lastDiff is the diff of the last commit that changed something.
 	lastDiff string
 	// plog reads logged packets when log.to is daemon.
@@ -129,6 +136,7 @@ func newService(env daemon.Env, cfg *config.File[fwconfig.Config], deps Deps) (*
 		kernel:        k,
 		store:         st,
 		bans:          store.NewCollection[storedBan](st, "bans/"),
+		pendings:      store.NewCollection[unconfirmed](st, "confirm/"),
 		ready:         make(chan struct{}),
 		clock:         deps.Clock,
 		faults:        env.Faults,
@@ -142,7 +150,18 @@ func newService(env daemon.Env, cfg *config.File[fwconfig.Config], deps Deps) (*
 	if cfg.Section.FlowOffload.Enabled && !s.offload {
 		s.log.Warn("flow offload is configured but this kernel has no flowtables; forwarding without the fast path", "reason", s.offloadWhy)
 	}
-	change, err := s.Prepare(cfg, daemon.Request{Reason: "start"})
+	startCfg := cfg
+	if prev, rec, ok := s.restoreConfirmed(); ok {
+		s.log.Warn("the daemon stopped while an apply waited for its confirm; loading the last confirmed ruleset, not the config file's (`edgectl fw apply` loads the file)",
+			"unconfirmed_generation", rec.Generation, "deadline", rec.Deadline)
+		startCfg, s.restoredFrom = prev, &restored{rec: rec}
+	}
+	change, err := s.Prepare(startCfg, daemon.Request{Reason: "start"})
+	if err != nil && s.restoredFrom != nil {
+		s.log.Error("the last confirmed ruleset does not prepare; loading the config file", "err", err)
+		s.restoredFrom = nil
+		change, err = s.Prepare(cfg, daemon.Request{Reason: "start"})
+	}
 	if err != nil {
 		st.Close()
 		k.Close()
@@ -286,11 +305,24 @@ func (s *Service) Prepare(cfg *config.File[fwconfig.Config], req daemon.Request)
 	if err := s.kernel.Validate(a.rs); err != nil {
 		return daemon.Change{}, err
 	}
-	return daemon.Change{Commit: func(gen int64) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.commit(a, gen, req)
-	}}, nil
+	var undo func()
+	if req.Confirm > 0 && s.cur != nil && ruleDiff(s.cur, a) != "" {
+		if err := s.faults.Step("store confirm record"); err != nil {
+			return daemon.Change{}, err
+		}
+		var err error
+		if undo, err = s.storePending(s.cur, s.gen+1, s.clock.Now().Add(req.Confirm)); err != nil {
+			return daemon.Change{}, err
+		}
+	}
+	return daemon.Change{
+		Commit: func(gen int64) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.commit(a, gen, req)
+		},
+		Abort: undo,
+	}, nil
 }
 
 // commit makes a current as generation gen: before Run (the start) it is
@@ -305,11 +337,16 @@ func (s *Service) commit(a *applied, gen int64, req daemon.Request) {
 		return
 	}
 	if err := s.apply(a, req.Reason); err != nil {
+		s.refusedGen = gen
 		s.log.Error("the kernel refused a ruleset it had accepted in the check; the previous ruleset stays loaded",
 			"generation", gen, "running", prev.gen, "err", err)
 		return
 	}
+	s.restoredFrom = nil
 	s.lastDiff = ruleDiff(prev, a)
+	if req.Confirm <= 0 || s.lastDiff == "" {
+		s.dropPending() // a plain apply replaces any promise of a rollback
+	}
 	if req.Confirm > 0 && s.lastDiff != "" {
 		p := &pending{prev: prev, deadline: s.clock.Now().Add(req.Confirm)}
 		p.timer = s.clock.AfterFunc(req.Confirm, func() { s.expire(p) })
@@ -337,11 +374,13 @@ func (s *Service) rollbackLocked(p *pending) {
 	s.pending = nil
 	s.metrics.pending.Set(0)
 	if err := s.apply(p.prev, "rollback"); err != nil {
-		// The unconfirmed ruleset stays; say so loudly.
+		// The unconfirmed ruleset stays; say so loudly. The record stays
+		// too, so that a restart comes back to the confirmed one.
 		s.metrics.rollbacks.WithLabelValues("failure").Inc()
 		s.log.Error("rollback failed; the unconfirmed ruleset stays loaded", "err", err)
 		return
 	}
+	s.dropPending()
 	s.lastRollback = s.clock.Now()
 	s.metrics.rollbacks.WithLabelValues("success").Inc()
 	s.log.Warn("rolled back", "generation", p.prev.gen)

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -328,5 +329,91 @@ func TestReloadFaults(t *testing.T) {
 	d.Detail(&st)
 	if run := d.Status().Config.Generation; st.Generation != run || run != 2 {
 		t.Errorf("service generation %d, runner's %d; want both 2", st.Generation, run)
+	}
+}
+
+// TestCrashInConfirmWindow: a daemon killed while an apply waits for its
+// confirm comes back with the last confirmed ruleset, not the config
+// file's, and says so; a confirmed apply, a rollback or a plain apply
+// leaves nothing to restore.
+func TestCrashInConfirmWindow(t *testing.T) {
+	tests := []struct {
+		name      string
+		then      func(s *started)
+		wantHTTPS bool // the restarted daemon loads the file's ruleset
+	}{
+		{"killed in the window", func(s *started) {}, false},
+		{"confirmed first", func(s *started) {
+			if _, err := s.handleConfirm(newRequest()); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"rolled back first", func(s *started) { s.clock.Advance(time.Minute) }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := clock.NewFake(t0)
+			k := newFakeKernel(c)
+			dir := t.TempDir()
+			env := daemon.Env{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), StateDir: dir}
+			s1, err := newService(env, parseFW(t, "ssh"), testDeps(k, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := &started{Service: s1, k: k, clock: c}
+			s1.mu.Lock()
+			s1.apply(s1.cur, "start")
+			s1.mu.Unlock()
+			if err := first.reload(t, "ssh, https", 2, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			tc.then(first)
+			// kill -9: nothing of Run's stop path runs; the store is let go.
+			s1.store.Close()
+
+			var logs bytes.Buffer
+			env.Log = slog.New(slog.NewTextHandler(&logs, nil))
+			env.Metrics = prometheus.NewRegistry()
+			s2, err := newService(env, parseFW(t, "ssh, https"), testDeps(k, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.store.Close()
+			s2.mu.Lock()
+			s2.apply(s2.cur, "start")
+			s2.mu.Unlock()
+			if got := strings.Contains(k.text(), "tcp dport 443"); got != tc.wantHTTPS {
+				t.Errorf("after the restart 443 is loaded = %v, want %v", got, tc.wantHTTPS)
+			}
+			notes := strings.Join(s2.Notes(), "\n")
+			if restored := !tc.wantHTTPS; restored != strings.Contains(notes, "runs the last confirmed ruleset") ||
+				restored != strings.Contains(logs.String(), "loading the last confirmed ruleset") {
+				t.Errorf("restored %v, but notes %q and log:\n%s", restored, notes, logs.String())
+			}
+			if !tc.wantHTTPS {
+				// An apply of the file makes it the ruleset, and the note goes.
+				restarted := &started{Service: s2, k: k, clock: c}
+				if err := restarted.reload(t, "ssh, https", 2, 0); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(k.text(), "tcp dport 443") || len(s2.Notes()) != 0 {
+					t.Errorf("after fw apply: 443 loaded %v, notes %q", strings.Contains(k.text(), "tcp dport 443"), s2.Notes())
+				}
+			}
+		})
+	}
+}
+
+func TestNotesAfterRollback(t *testing.T) {
+	s := startService(t, "ssh")
+	if err := s.reload(t, "ssh, https", 2, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Notes(); len(n) != 1 || !strings.Contains(n[0], "generation 2 waits for `edgectl fw confirm`") {
+		t.Errorf("notes while pending = %q", n)
+	}
+	s.clock.Advance(10 * time.Second)
+	if n := s.Notes(); len(n) != 1 || !strings.Contains(n[0], "runs generation 1: generation 2 was not confirmed and was rolled back") {
+		t.Errorf("notes after the rollback = %q", n)
 	}
 }

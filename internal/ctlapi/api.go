@@ -47,6 +47,10 @@ type Status struct {
 	Config Config  `json:"config"`
 	// LogLevel is the current log level.
 	LogLevel string `json:"log_level"`
+	// Notes are what the daemon says an operator should know now, one
+	// line each: the generation that runs when it is not the config's, an
+	// apply waiting for its confirm.
+	Notes []string `json:"notes,omitempty"`
 	// Detail is the daemon's own status, if it has one.
 	Detail json.RawMessage `json:"detail,omitempty"`
 }

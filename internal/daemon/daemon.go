@@ -60,6 +60,14 @@ type Statuser interface {
 	Status() any
 }
 
+// Noter is implemented by services with something an operator should
+// know now (the generation that runs when it is not the config's, a
+// confirm being waited for): GET /v1/status carries it and `edgectl
+// status` shows it.
+type Noter interface {
+	Notes() []string
+}
+
 // Router is implemented by services with admin API routes of their own.
 type Router interface {
 	Routes() []ctlsock.Route
@@ -432,6 +440,9 @@ func (r *runner[T]) status() (ctlapi.Status, error) {
 		},
 	}
 	r.mu.Unlock()
+	if n, ok := r.svc.(Noter); ok {
+		st.Notes = n.Notes()
+	}
 	if s, ok := r.svc.(Statuser); ok {
 		b, err := json.Marshal(s.Status())
 		if err != nil {

@@ -113,7 +113,7 @@ func (e *env) status(args []string) int {
 		if !st.Ready {
 			state = "starting"
 		}
-		var notes []string
+		notes := append([]string(nil), st.Notes...)
 		if st.Config.LastError != "" {
 			notes = append(notes, "last reload failed: "+firstLine(st.Config.LastError))
 		}
