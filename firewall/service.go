@@ -45,17 +45,17 @@ const janitorEvery = time.Minute
 
 // Service is the running firewall.
 type Service struct {
-	log     *slog.Logger
-	env     daemon.Env
-	kernel  Kernel
-	store   store.Store
-	bans    *store.Collection[storedBan]
+	log    *slog.Logger
+	env    daemon.Env
+	kernel Kernel
+	store  store.Store
+	bans   *store.Collection[storedBan]
 	// pendings holds the record of an apply waiting for its confirm.
 	pendings *store.Collection[unconfirmed]
 	metrics  *metrics
-	ready   chan struct{}
-	clock   clock.Clock
-	faults  *daemon.Faults
+	ready    chan struct{}
+	clock    clock.Clock
+	faults   *daemon.Faults
 	// openPacketLog opens an NFLOG group (log.to: daemon).
 	openPacketLog func(group uint16) (packetReader, error)
 	// offload says the kernel has flowtables; offloadWhy is why not.
