@@ -32,6 +32,8 @@ type fakeKernel struct {
 	validateErr, applyErr error
 	applies, validates    int
 	closed                bool
+	// droppedRules are rules deleted by hand since the last Apply.
+	droppedRules map[string]bool
 }
 
 type fakeElem struct {
@@ -84,7 +86,7 @@ func (k *fakeKernel) Apply(rs *ruleset.Ruleset) error {
 		}
 		live[s.Name] = m
 	}
-	k.rs, k.live = rs, live
+	k.rs, k.live, k.droppedRules = rs, live, nil
 	return nil
 }
 
@@ -133,7 +135,40 @@ func (k *fakeKernel) SetElements(set string) ([]nft.SetElement, error) {
 	return out, nil
 }
 
-func (k *fakeKernel) Counters() (map[string]nft.Counter, error) { return map[string]nft.Counter{}, nil }
+// Counters has a zero counter for every counted rule of the loaded table,
+// as the kernel would.
+func (k *fakeKernel) Counters() (map[string]nft.Counter, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := map[string]nft.Counter{}
+	if k.rs == nil {
+		return out, nil
+	}
+	for _, c := range k.rs.Chains {
+		for _, r := range c.Rules {
+			if r.Counter && r.ID != "" && !k.droppedRules[r.ID] {
+				out[r.ID] = nft.Counter{}
+			}
+		}
+	}
+	return out, nil
+}
+
+// deleteTable and deleteRule change the kernel behind the service's back.
+func (k *fakeKernel) deleteTable() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.rs, k.live = nil, map[string]map[string]fakeElem{}
+}
+
+func (k *fakeKernel) deleteRule(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.droppedRules == nil {
+		k.droppedRules = map[string]bool{}
+	}
+	k.droppedRules[id] = true
+}
 
 func (k *fakeKernel) TableExists() (bool, error) {
 	k.mu.Lock()

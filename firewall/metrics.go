@@ -16,12 +16,14 @@ type metrics struct {
 	applySeconds prometheus.Gauge
 	rollbacks    *prometheus.CounterVec
 	pending      prometheus.Gauge
-	banChanges   *prometheus.CounterVec
-	rules        prometheus.Gauge
-	elements     prometheus.Gauge
-	readErrors   prometheus.Counter
-	logged       *prometheus.CounterVec
-	logLost      prometheus.Counter
+	// drift counts restores of a table changed by someone else.
+	drift      *prometheus.CounterVec
+	banChanges *prometheus.CounterVec
+	rules      prometheus.Gauge
+	elements   prometheus.Gauge
+	readErrors prometheus.Counter
+	logged     *prometheus.CounterVec
+	logLost    prometheus.Counter
 }
 
 func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
@@ -63,6 +65,12 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 	m.rollbacks.WithLabelValues("failure")
 	m.banChanges.WithLabelValues("ban")
 	m.banChanges.WithLabelValues("unban")
+	m.drift = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edge_firewall_drift_restores_total", Help: "Times table inet edge was found deleted (table) or its rules changed (rules) by someone else, and restored.",
+	}, []string{"what"})
+	m.drift.WithLabelValues("table")
+	m.drift.WithLabelValues("rules")
+	reg.MustRegister(m.drift)
 	reg.MustRegister(m.applies, m.applySeconds, m.rollbacks, m.pending, m.banChanges, m.rules, m.elements, m.readErrors, m.logged, m.logLost, &kernelCollector{s: s})
 	return m
 }

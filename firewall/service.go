@@ -232,6 +232,8 @@ func (s *Service) Run(ctx context.Context) error {
 	close(s.ready)
 	tick := s.clock.NewTicker(janitorEvery)
 	defer tick.Stop()
+	driftTick := s.clock.NewTicker(driftEvery)
+	defer driftTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -244,6 +246,8 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C():
 			s.expireBans(ctx)
+		case <-driftTick.C():
+			s.checkDrift(ctx)
 		}
 	}
 }

@@ -417,3 +417,48 @@ func TestNotesAfterRollback(t *testing.T) {
 		t.Errorf("notes after the rollback = %q", n)
 	}
 }
+
+// TestDriftRestored: a table deleted or a rule removed behind the
+// daemon's back is restored within driftEvery, with the bans, counted in
+// edge_firewall_drift_restores_total.
+func TestDriftRestored(t *testing.T) {
+	s := startService(t, "ssh")
+	ctx := context.Background()
+	ban := netip.MustParseAddr("203.0.113.7")
+	if _, err := s.ban(ctx, ctlapi.FWBanRequest{Addr: ban.String(), For: "1h"}, "uid 0"); err != nil {
+		t.Fatal(err)
+	}
+	loaded := func() bool {
+		s.k.mu.Lock()
+		defer s.k.mu.Unlock()
+		return s.k.rs == s.cur.rs && len(s.k.droppedRules) == 0
+	}
+	for _, tc := range []struct {
+		name   string
+		change func()
+	}{
+		{"table deleted", s.k.deleteTable},
+		{"rule deleted", func() { s.k.deleteRule("zone wan input: allow ssh") }},
+	} {
+		applies := s.k.applies
+		tc.change()
+		s.clock.Advance(driftEvery)
+		waitUntil(t, func() bool {
+			s.k.mu.Lock()
+			defer s.k.mu.Unlock()
+			return s.k.applies > applies
+		})
+		s.mu.Lock() // the restore has finished
+		s.mu.Unlock()
+		if !loaded() || !s.k.has("ban_v4", ban) {
+			t.Errorf("%s: not restored within %v (ban there %v):\n%s", tc.name, driftEvery, s.k.has("ban_v4", ban), s.k.text())
+		}
+	}
+	// No drift, no apply.
+	applies := s.k.applies
+	s.clock.Advance(3 * driftEvery)
+	time.Sleep(20 * time.Millisecond)
+	if s.k.applies != applies {
+		t.Errorf("%d applies without drift", s.k.applies-applies)
+	}
+}

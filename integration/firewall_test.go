@@ -32,6 +32,7 @@ import (
 
 	"github.com/homeedge/edge/integration/lab"
 	"github.com/homeedge/edge/internal/nettest"
+	"github.com/homeedge/edge/internal/textdiff"
 )
 
 func fwConfig(dir, extra string) string {
@@ -386,6 +387,42 @@ func TestFirewallTraffic(t *testing.T) {
 		}
 		if after := nettest.NFTNormalized(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge")); after != before {
 			t.Errorf("a refused apply changed the table")
+		}
+	})
+
+	t.Run("a table changed behind its back is restored", func(t *testing.T) {
+		var want string
+		var norm func(string) string
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			for i := 0; i < 100; i++ {
+				if ok() {
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			out, _ := f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
+			t.Fatalf("%s: not restored within 20s:\n%s", what, textdiff.Unified("before", "now", textdiff.SplitLines(want), textdiff.SplitLines(norm(out)), 2, 200))
+		}
+		// Rules and sets as they were. Elements are left out: the bans come
+		// back with the time they have left, and meters (per-source limit
+		// state) start over, as after any apply.
+		elements := regexp.MustCompile(`(?s)\n\s*elements = \{.*?\}`)
+		norm = func(s string) string { return elements.ReplaceAllString(nettest.NFTNormalized(s), "") }
+		want = norm(f.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge"))
+		restored := func() bool {
+			out, err := f.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge")
+			return err == nil && norm(out) == want
+		}
+		f.mustRun(lab.NodeRouter, "nft", "delete", "table", "inet", "edge")
+		waitFor("table inet edge after a delete", restored)
+		f.mustRun(lab.NodeRouter, "nft", "flush", "chain", "inet", "edge", "input")
+		waitFor("table inet edge after a flushed chain", restored)
+		metrics := f.mustRun(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
+		for _, want := range []string{`edge_firewall_drift_restores_total{what="table"} 1`, `edge_firewall_drift_restores_total{what="rules"} 1`, "edge_firewall_bans 1"} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
 		}
 	})
 

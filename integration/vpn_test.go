@@ -471,6 +471,48 @@ func TestVPN(t *testing.T) {
 		}
 	})
 
+	t.Run("kernel state changed behind its back is restored", func(t *testing.T) {
+		// reconcile is 1s here: each restore comes within a few seconds.
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			for i := 0; i < 50; i++ {
+				if ok() {
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			t.Fatalf("%s: not restored within 10s\n%s", what, v.p.Log())
+		}
+		v.mustRun(lab.NodeRouter, "nft", "delete", "table", "inet", "edge_vpn")
+		waitFor("table inet edge_vpn", func() bool {
+			out, err := v.run(lab.NodeRouter, "nft", "list", "table", "inet", "edge_vpn")
+			return err == nil && strings.Contains(out, "chain peer_guest")
+		})
+		if v.ping(lab.NodeOutsideUS, lab.Host11Addr4, 2) {
+			t.Errorf("after the restore, guest pings host11, which its group does not allow")
+		}
+		peersBefore := v.mustRun(lab.NodeRouter, "wg", "show", "wg0", "peers")
+		v.mustRun(lab.NodeRouter, "ip", "link", "del", "wg0")
+		waitFor("interface wg0", func() bool {
+			out, err := v.run(lab.NodeRouter, "wg", "show", "wg0", "peers")
+			return err == nil && out == peersBefore
+		})
+		if out := v.mustRun(lab.NodeRouter, "ip", "-brief", "address", "show", "wg0"); !strings.Contains(out, "10.100.0.1/24") {
+			t.Errorf("the restored wg0 lacks its address: %s", out)
+		}
+		m := v.mustRun(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9712/metrics")
+		for _, want := range []string{`edge_vpn_drift_restores_total{what="access"} 1`, `edge_vpn_drift_restores_total{what="interface"} 1`} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		for _, want := range []string{"changed behind edge-vpn's back", "interface removed behind edge-vpn's back"} {
+			if strings.Count(v.p.Log(), want) != 1 {
+				t.Errorf("the log says %q %d times, want once", want, strings.Count(v.p.Log(), want))
+			}
+		}
+	})
+
 	t.Run("cleanup", func(t *testing.T) {
 		if err := v.p.Stop(15 * time.Second); err != nil {
 			t.Errorf("stop: %v", err)

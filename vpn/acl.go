@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -41,6 +42,9 @@ type aclTable struct {
 	// open connects to the nftables the table lives in; tests point it
 	// at a throwaway namespace.
 	open func() (*nft.Conn, error)
+	// loaded is the table last applied, nil when there is none; a drift
+	// check compares the kernel's with it.
+	loaded *ruleset.Ruleset
 }
 
 func newACLTable(log *slog.Logger) *aclTable {
@@ -157,6 +161,11 @@ func (t *aclTable) plan(rules []aclRule) (*aclPlan, error) {
 	if fp == t.last {
 		return nil, nil
 	}
+	return t.build(rules, fp)
+}
+
+// build is plan without the shortcut for unchanged rules.
+func (t *aclTable) build(rules []aclRule, fp string) (*aclPlan, error) {
 	p := &aclPlan{fp: fp, peers: len(rules)}
 	if len(rules) > 0 {
 		p.rs = aclRuleset(rules)
@@ -205,19 +214,66 @@ func (t *aclTable) commit(p *aclPlan) error {
 	if err != nil {
 		return err
 	}
-	t.last = p.fp
+	t.last, t.loaded = p.fp, p.rs
 	t.log.Info("access limits applied", "table", "inet "+aclTableName, "peers", p.peers)
 	return nil
 }
 
+// drift says how the kernel's table differs from the one last applied,
+// or "": gone, or rules missing or added (by rule ID).
+func (t *aclTable) drift() (string, error) {
+	if t.loaded == nil {
+		return "", nil
+	}
+	c, err := t.open()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	ok, err := nft.TableExists(c, aclTableName)
+	if err != nil || !ok {
+		return "table gone", err
+	}
+	live, err := nft.ReadRuleIDs(c, aclTableName)
+	if err != nil {
+		return "", err
+	}
+	want := map[string]int{}
+	for _, ch := range t.loaded.Chains {
+		for _, r := range ch.Rules {
+			want[r.ID]++
+		}
+	}
+	if !maps.Equal(want, live) {
+		return "rules changed", nil
+	}
+	return "", nil
+}
+
 // apply replaces the table with rules (or removes it when there are
 // none), when they changed since the last apply.
-func (t *aclTable) apply(rules []aclRule) error {
+//
+// With the rules unchanged it checks that the kernel still holds the
+// table: one deleted (`nft flush ruleset`) or changed by someone else would
+// let limited peers reach everything, so it is put back, logged and
+// counted; restored says why it was.
+func (t *aclTable) apply(rules []aclRule) (restored string, err error) {
 	p, err := t.plan(rules)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return t.commit(p)
+	if p == nil {
+		why, err := t.drift()
+		if err != nil || why == "" {
+			return "", err
+		}
+		t.log.Warn("table inet "+aclTableName+" changed behind edge-vpn's back; restoring the access limits", "what", why)
+		if p, err = t.build(rules, t.last); err != nil {
+			return why, err
+		}
+		restored = why
+	}
+	return restored, t.commit(p)
 }
 
 // deleteACLTable removes table inet edge_vpn, if there is one. The daemon

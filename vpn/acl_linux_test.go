@@ -58,7 +58,31 @@ func TestACLKernel(t *testing.T) {
 		})
 	}
 
-	if err := tbl.apply(nil); err != nil {
+	// Drift: the table deleted, then a rule deleted, by someone else;
+	// apply with the same rules puts it back and says why.
+	last := aclCases[len(aclCases)-1].rules
+	if _, err := tbl.apply(last); err != nil {
+		t.Fatal(err)
+	}
+	want := ns.Run(t, "", "nft", "list", "table", "inet", aclTableName)
+	for _, tc := range []struct{ name, cmd, why string }{
+		{"table deleted", "delete table inet " + aclTableName, "table gone"},
+		{"rule deleted", "flush chain inet " + aclTableName + " forward", "rules changed"},
+	} {
+		ns.Run(t, tc.cmd+"\n", "nft", "-f", "-")
+		why, err := tbl.apply(last)
+		if err != nil || why != tc.why {
+			t.Errorf("%s: apply(same rules) = %q, %v; want %q", tc.name, why, err, tc.why)
+		}
+		if got := ns.Run(t, "", "nft", "list", "table", "inet", aclTableName); nettest.NFTNormalized(got) != nettest.NFTNormalized(want) {
+			t.Errorf("%s: not restored:\n%s", tc.name, got)
+		}
+	}
+	if why, err := tbl.apply(last); why != "" || err != nil {
+		t.Errorf("apply(same rules) without drift = %q, %v", why, err)
+	}
+
+	if _, err := tbl.apply(nil); err != nil {
 		t.Fatalf("apply(no rules): %v", err)
 	}
 	if got := ns.Run(t, "", "nft", "list", "tables"); got != "table ip foreign\n" {

@@ -93,14 +93,14 @@ func (k *fakeKernel) validate(rules []aclRule) error {
 	return k.call("validate access")
 }
 
-func (k *fakeKernel) apply(rules []aclRule) error {
+func (k *fakeKernel) apply(rules []aclRule) (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.call("access"); err != nil {
-		return err
+		return "", err
 	}
 	k.rules = slices.Clone(rules)
-	return nil
+	return "", nil
 }
 
 // handshake makes the peer with public key pub on link name complete a
@@ -266,6 +266,19 @@ func (d *fakeDevice) status() []wireguard.PeerStatus {
 		return strings.Compare(a.PublicKey.String(), b.PublicKey.String())
 	})
 	return out
+}
+
+func (d *fakeDevice) Present() bool {
+	d.k.mu.Lock()
+	defer d.k.mu.Unlock()
+	return !d.closed && d.k.links[d.opts.Name] == d
+}
+
+// deleteLink removes a link behind the service's back, as ip link del.
+func (k *fakeKernel) deleteLink(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.links, name)
 }
 
 func (d *fakeDevice) Close() error {

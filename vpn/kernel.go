@@ -17,6 +17,8 @@ import (
 // device is one open WireGuard interface (a *wireguard.Device).
 type device interface {
 	Name() string
+	// Present says whether the interface still exists in the kernel.
+	Present() bool
 	// Kind is "kernel" or "userspace"; Fallback says why a device is
 	// userspace although the config did not ask for it.
 	Kind() string
@@ -51,7 +53,9 @@ type accessTable interface {
 	// validate has the kernel check the table for rules without loading
 	// it: the reload's prepare.
 	validate(rules []aclRule) error
-	apply(rules []aclRule) error
+	// apply loads rules; with them unchanged it puts back a table someone
+	// else deleted or changed, and says why in restored.
+	apply(rules []aclRule) (restored string, err error)
 }
 
 // namePublisher keeps peer names in DNS (RFC 2136 updates to edge-dns).
@@ -108,7 +112,7 @@ func (wireguardDevices) open(o wireguard.Options) (device, error) {
 // service does not depend on how that file talks to nftables.
 type nftAccess struct{ table *aclTable }
 
-func (a nftAccess) apply(rules []aclRule) error { return a.table.apply(rules) }
+func (a nftAccess) apply(rules []aclRule) (string, error) { return a.table.apply(rules) }
 
 func (a nftAccess) validate(rules []aclRule) error {
 	_, err := a.table.prepare(rules)

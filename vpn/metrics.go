@@ -14,6 +14,9 @@ type metrics struct {
 	// kernelErrors counts what the kernel refused after a commit or at a
 	// reconcile, by what: interface (its settings), peers, access.
 	kernelErrors *prometheus.CounterVec
+	// drift counts kernel state put back after someone else removed or
+	// changed it: the access table, an interface.
+	drift *prometheus.CounterVec
 }
 
 func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
@@ -34,7 +37,13 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 	for _, what := range []string{"interface", "peers", "access"} {
 		m.kernelErrors.WithLabelValues(what)
 	}
-	reg.MustRegister(m.changes, m.nameErrors, m.kernelErrors, &peerCollector{s: s})
+	m.drift = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edge_vpn_drift_restores_total", Help: "Kernel state found removed or changed by someone else and put back: the access table (access), a WireGuard interface (interface).",
+	}, []string{"what"})
+	for _, what := range []string{"access", "interface"} {
+		m.drift.WithLabelValues(what)
+	}
+	reg.MustRegister(m.changes, m.nameErrors, m.kernelErrors, m.drift, &peerCollector{s: s})
 	return m
 }
 

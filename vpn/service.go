@@ -241,6 +241,20 @@ func (s *Service) push(peers []storedPeer, rules []aclRule, why string) error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.ifaces)) {
 		in := s.ifaces[name]
+		if !in.dev.Present() {
+			// Removed behind our back (ip link del): peers would be cut
+			// off for good, so make it again, with its key and addresses.
+			s.log.Warn("interface removed behind edge-vpn's back; creating it again", "interface", name)
+			s.metrics.drift.WithLabelValues("interface").Inc()
+			in.dev.Close()
+			dev, err := s.host.devices.open(in.opts)
+			if err != nil {
+				s.metrics.kernelErrors.WithLabelValues("interface").Inc()
+				errs = append(errs, fmt.Errorf("interface %s: %w", name, err))
+				continue
+			}
+			in.dev, in.pending = dev, false
+		}
 		if in.pending {
 			if err := in.dev.Reconfigure(in.opts); err != nil {
 				s.metrics.kernelErrors.WithLabelValues("interface").Inc()
@@ -259,7 +273,11 @@ func (s *Service) push(peers []storedPeer, rules []aclRule, why string) error {
 			s.log.Info("peers reconciled", "interface", name, "why", why, "added", ch.Added, "updated", ch.Updated, "removed", ch.Removed)
 		}
 	}
-	if err := s.host.access.apply(rules); err != nil {
+	restored, err := s.host.access.apply(rules)
+	if restored != "" {
+		s.metrics.drift.WithLabelValues("access").Inc()
+	}
+	if err != nil {
 		s.metrics.kernelErrors.WithLabelValues("access").Inc()
 		errs = append(errs, fmt.Errorf("access table: %w", err))
 	}

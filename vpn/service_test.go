@@ -624,3 +624,39 @@ func TestReconcileInterval(t *testing.T) {
 		t.Errorf("Run left wg0 open")
 	}
 }
+
+// TestInterfaceRemovedIsRestored: an interface deleted behind the
+// daemon's back (ip link del) is created again at the next reconcile,
+// with its peers, and counted.
+func TestInterfaceRemovedIsRestored(t *testing.T) {
+	v := startVPN(t, wg0(""))
+	laptop := v.add(ctlapi.VPNPeerAdd{Name: "laptop"})
+	v.k.deleteLink("wg0")
+	v.s.tick(context.Background())
+	v.k.mu.Lock()
+	d := v.k.links["wg0"]
+	v.k.mu.Unlock()
+	if d == nil {
+		t.Fatalf("wg0 not created again after it was removed")
+	}
+	if _, ok := d.peers[mustKey(t, laptop)]; !ok {
+		t.Errorf("the new wg0 lacks the laptop peer")
+	}
+	var m dto.Metric
+	v.s.metrics.drift.WithLabelValues("interface").Write(&m)
+	if got := m.GetCounter().GetValue(); got != 1 {
+		t.Errorf("edge_vpn_drift_restores_total{what=interface} = %v, want 1", got)
+	}
+	if !strings.Contains(v.logs.String(), "interface removed behind edge-vpn's back") {
+		t.Errorf("no log line for the restore:\n%s", v.logs)
+	}
+}
+
+func mustKey(t *testing.T, s string) wireguard.Key {
+	t.Helper()
+	k, err := wireguard.ParseKey(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

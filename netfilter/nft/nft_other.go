@@ -39,6 +39,9 @@ func Validate(c *Conn, r *ruleset.Ruleset, opts ...ApplyOption) error { return e
 // TableExists fails off Linux.
 func TableExists(c *Conn, table string) (bool, error) { return false, errUnsupported }
 
+// ReadRuleIDs fails off Linux.
+func ReadRuleIDs(c *Conn, table string) (map[string]int, error) { return nil, errUnsupported }
+
 // ReadCounters fails off Linux.
 func ReadCounters(c *Conn, table string) (map[string]Counter, error) { return nil, errUnsupported }
 

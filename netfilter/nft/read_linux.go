@@ -69,6 +69,35 @@ func ReadCounters(c *Conn, table string) (map[string]Counter, error) {
 	return out, nil
 }
 
+// ReadRuleIDs counts the rules of table inet table by rule ID (the
+// comment every rule of a ruleset carries), counted or not: what a drift
+// check compares with the loaded ruleset. A missing table reads as none.
+func ReadRuleIDs(c *Conn, table string) (map[string]int, error) {
+	out := map[string]int{}
+	if ok, err := TableExists(c, table); err != nil || !ok {
+		return out, err
+	}
+	chains, err := c.lib.ListChainsOfTableFamily(nftables.TableFamily(familyNum))
+	if err != nil {
+		return nil, fmt.Errorf("read rules of %s: list chains: %w", tableRef(table), err)
+	}
+	t := libTable(table)
+	for _, ch := range chains {
+		if ch.Table.Name != table {
+			continue
+		}
+		rules, err := c.lib.GetRules(t, ch)
+		if err != nil {
+			return nil, fmt.Errorf("read rules of %s: chain %s: %w", tableRef(table), ch.Name, err)
+		}
+		for _, r := range rules {
+			id, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+			out[id]++
+		}
+	}
+	return out, nil
+}
+
 // ReadSetElements returns the elements of set inet table set, with the
 // time each has left. Intervals come back as the prefixes that make them
 // up (one per prefix Apply added; a range added by other means is split

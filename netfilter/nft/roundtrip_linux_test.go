@@ -73,3 +73,34 @@ func countRules(r *ruleset.Ruleset) int {
 	}
 	return n
 }
+
+// TestReadRuleIDs reads back every rule's ID, and sees a rule deleted by
+// hand and the table deleted.
+func TestReadRuleIDs(t *testing.T) {
+	r, _ := randomRuleset(rand.New(rand.NewPCG(7, 42)), 40)
+	ns := newTestNS(t)
+	if err := Apply(ns.conn, r); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	want := map[string]int{}
+	for _, c := range r.Chains {
+		for _, rule := range c.Rules {
+			want[rule.ID]++
+		}
+	}
+	got, err := ReadRuleIDs(ns.conn, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ReadRuleIDs after Apply (-want +got):\n%s", diff)
+	}
+	ns.run(t, "nft", "flush", "table", "inet", "edge")
+	if got, err := ReadRuleIDs(ns.conn, "edge"); err != nil || len(got) != 0 {
+		t.Errorf("ReadRuleIDs of a flushed table = %v, %v; want none", got, err)
+	}
+	ns.run(t, "nft", "delete", "table", "inet", "edge")
+	if got, err := ReadRuleIDs(ns.conn, "edge"); err != nil || len(got) != 0 {
+		t.Errorf("ReadRuleIDs without the table = %v, %v; want none", got, err)
+	}
+}

@@ -261,6 +261,13 @@ func linkAddrs(link netlink.Link) (map[netip.Prefix]netlink.Addr, error) {
 // Name returns the interface name.
 func (d *Device) Name() string { return d.name }
 
+// Present says whether the interface's link still exists: someone's `ip
+// link del` removes it under a running device.
+func (d *Device) Present() bool {
+	l, err := linkByName(d.name)
+	return err == nil && l != nil
+}
+
 // Kind returns "kernel" or "userspace" (KindKernel or KindUserspace).
 func (d *Device) Kind() string { return d.kind }
 

@@ -19,6 +19,9 @@ func Open(opts Options) (*Device, error) { return nil, errUnsupported }
 // Name returns "".
 func (d *Device) Name() string { return "" }
 
+// Present fails off Linux.
+func (d *Device) Present() bool { return false }
+
 // Kind returns "".
 func (d *Device) Kind() string { return "" }
 
