@@ -108,6 +108,12 @@ func (s *Server) prepare(cfg *config.File[Config], records map[string]storedReco
 	p := &prepared{zones: map[string]storedSerial{}, serials: map[string]storedSerial{}, changed: map[string]uint32{}, reload: reload}
 	now := time.Now()
 	in := cfg.Section.buildInput(&cfg.Site, dynamic)
+	in.Locate = func(path string) string {
+		if pos, ok := cfg.Pos[cfg.Name+"."+path]; ok && cfg.Path != "" {
+			return fmt.Sprintf("%s:%d", cfg.Path, pos.Line)
+		}
+		return ""
+	}
 	in.Serial = func(origin string, h uint64) uint32 {
 		st, isNew := s.serialFor(stored, origin, h, now)
 		p.zones[origin] = st

@@ -76,7 +76,7 @@ func TestRecordsAPI(t *testing.T) {
 		code   int
 		msg    string
 	}{
-		{"config name", "POST", ctlapi.DNSRecordChange{Name: "www.example.net", Type: "A", Value: "192.0.2.9"}, 409, "www.example.net. A is declared in the config (config); change it there"},
+		{"config name", "POST", ctlapi.DNSRecordChange{Name: "www.example.net", Type: "A", Value: "192.0.2.9"}, 409, "www.example.net. A is declared in the config (edge.yaml:13); change it there"},
 		{"outside zones", "POST", ctlapi.DNSRecordChange{Name: "www.other.org", Type: "A", Value: "192.0.2.9"}, 422, "www.other.org. is in no zone served here; zones: example.net., home.arpa."},
 		{"bad value", "POST", ctlapi.DNSRecordChange{Name: "x.example.net", Type: "A", Value: "nope"}, 400, `invalid A value "nope"`},
 		{"bad type", "POST", ctlapi.DNSRecordChange{Name: "x.example.net", Type: "WKS", Value: "x"}, 400, `unknown type "WKS"`},
@@ -280,5 +280,39 @@ func TestTransfers(t *testing.T) {
 	// Unknown serial: a full transfer.
 	if rrs, err = xfer(mdns.TypeIXFR, 12345, "xfr."); err != nil || len(rrs) < 5 {
 		t.Errorf("IXFR from an unknown serial = %d records, %v; want the whole zone", len(rrs), err)
+	}
+}
+
+// TestRecordSources: record ls says where each record comes from; the
+// PTR made from a run-time record is the run time's, not the config's.
+func TestRecordSources(t *testing.T) {
+	ts := startServer(t, updatableZones)
+	if code, body := ts.api("POST", ctlapi.DNSRecordChange{Name: "printer.home.arpa", Type: "A", Value: "192.168.1.20"}); code != 200 {
+		t.Fatalf("add = %d %s", code, body)
+	}
+	code, body := ts.api("GET", nil)
+	if code != 200 {
+		t.Fatalf("list = %d %s", code, body)
+	}
+	var recs []ctlapi.DNSRecord
+	if err := json.Unmarshal([]byte(body), &recs); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"printer.home.arpa. A":           "dynamic",
+		"20.1.168.192.in-addr.arpa. PTR": "dynamic",
+		"10.1.168.192.in-addr.arpa. PTR": "config",
+		"nas.home.arpa. A":               "config",
+	}
+	for _, r := range recs {
+		if w, ok := want[r.Name+" "+r.Type]; ok {
+			if r.Source != w {
+				t.Errorf("%s %s source = %s, want %s", r.Name, r.Type, r.Source, w)
+			}
+			delete(want, r.Name+" "+r.Type)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("record ls lacks %v", want)
 	}
 }

@@ -109,7 +109,7 @@ func (s *Server) parseChange(req ctlapi.DNSRecordChange) (mdns.RR, *zone.Zone, e
 		return nil, nil, ctlapi.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	if src := z.Source(name, rr.Header().Rrtype); src == "config" || src == "file" {
-		return nil, nil, ctlapi.Errorf(http.StatusConflict, "%s %s is declared in the config (%s); change it there", name, typ, src)
+		return nil, nil, ctlapi.Errorf(http.StatusConflict, "%s %s is declared %s; change it there", name, typ, declaredAt(z, name, rr.Header().Rrtype, src))
 	}
 	return rr, z, nil
 }
@@ -165,7 +165,7 @@ func (s *Server) removeRecord(r *http.Request) (any, error) {
 	}
 	if len(removed) == 0 {
 		if src := z.Source(name, typ); typ != 0 && (src == "config" || src == "file") {
-			return nil, ctlapi.Errorf(http.StatusConflict, "%s %s is declared in the config (%s); remove it there", name, req.Type, src)
+			return nil, ctlapi.Errorf(http.StatusConflict, "%s %s is declared %s; remove it there", name, req.Type, declaredAt(z, name, typ, src))
 		}
 		return nil, ctlapi.Errorf(http.StatusNotFound, "no run-time record matches %s %s %s", name, req.Type, req.Value)
 	}
@@ -245,4 +245,17 @@ func apiRecord(rr mdns.RR, origin, source string) ctlapi.DNSRecord {
 
 func encodeJSON(v any) ([]byte, error) {
 	return json.Marshal(v)
+}
+
+// declaredAt says where a config or zone-file record is declared: "in
+// the config (edge.yaml:42)", "in zone file /etc/edge/home.zone".
+func declaredAt(z *zone.Zone, name string, t uint16, src string) string {
+	where := z.Where(name, t)
+	switch {
+	case src == "file" && where != "":
+		return "in zone file " + where
+	case where != "":
+		return "in the config (" + where + ")"
+	}
+	return "in the config"
 }

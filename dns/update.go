@@ -134,13 +134,13 @@ func (s *Server) update(w mdns.ResponseWriter, req *mdns.Msg, rt *snapshot, src 
 	}
 	for _, rr := range adds {
 		if src := z.Source(rr.Header().Name, rr.Header().Rrtype); src == "config" || src == "file" {
-			respond(mdns.RcodeRefused, "refused", fmt.Sprintf("%s %s is declared in the config", rr.Header().Name, mdns.TypeToString[rr.Header().Rrtype]))
+			respond(mdns.RcodeRefused, "refused", fmt.Sprintf("%s %s is declared %s", rr.Header().Name, mdns.TypeToString[rr.Header().Rrtype], declaredAt(z, rr.Header().Name, rr.Header().Rrtype, src)))
 			return
 		}
 	}
 	for _, d := range dels {
 		if src := z.Source(d.name, d.t); src == "config" || src == "file" {
-			respond(mdns.RcodeRefused, "refused", fmt.Sprintf("%s is declared in the config", d.name))
+			respond(mdns.RcodeRefused, "refused", fmt.Sprintf("%s is declared %s", d.name, declaredAt(z, d.name, d.t, src)))
 			return
 		}
 	}

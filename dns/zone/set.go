@@ -65,6 +65,9 @@ type RRSet struct {
 	// Source is where the records came from: "config", "file" or
 	// "dynamic".
 	Source string
+	// Where says where a config or file record is declared: the config
+	// file and line ("/etc/edge/edge.yaml:42"), or the zone file.
+	Where string
 	// Health, when set, checks every address of the set.
 	Health *health.Check
 }
@@ -96,6 +99,10 @@ type Input struct {
 	// InterfaceAddrs returns the addresses of a network interface, for
 	// views that match interfaces; nil means the host's.
 	InterfaceAddrs func(name string) ([]netip.Addr, error)
+	// Locate turns a path relative to the dns section
+	// ("zones[0].records[2]") into where it is written, such as
+	// "edge.yaml:42"; nil or "" leaves records without a place.
+	Locate func(path string) string
 }
 
 // BuildError is a problem found while building, at a path relative to
@@ -110,7 +117,7 @@ func (e *BuildError) Error() string { return e.Path + ": " + e.Err.Error() }
 // Build compiles in into a Set. It returns every problem found, as
 // *BuildError values joined with errors.Join.
 func Build(in Input) (*Set, error) {
-	b := &builder{set: &Set{}}
+	b := &builder{set: &Set{}, locate: in.Locate}
 	for i := range in.Zones {
 		b.zone(fmt.Sprintf("zones[%d]", i), &in.Zones[i], in.Site)
 	}
@@ -143,8 +150,17 @@ func Build(in Input) (*Set, error) {
 }
 
 type builder struct {
-	set  *Set
-	errs []error
+	set    *Set
+	errs   []error
+	locate func(path string) string
+}
+
+// where is the place of path in the config, or "".
+func (b *builder) where(path string) string {
+	if b.locate == nil {
+		return ""
+	}
+	return b.locate(path)
 }
 
 func (b *builder) errorf(path, format string, args ...any) {
@@ -194,6 +210,7 @@ func (b *builder) zone(path string, zc *ZoneConfig, site *config.Site) {
 			b.errorf(fmt.Sprintf("%s.records[%d]", path, i), "%v", err)
 			continue
 		}
+		set.Where = b.where(fmt.Sprintf("%s.records[%d]", path, i))
 		name := set.RRs[0].Header().Name
 		if prev := z.set(name, set.Type); prev != nil && prev.Source == "config" {
 			b.errorf(fmt.Sprintf("%s.records[%d]", path, i), "%s %s is declared twice; put every value in one record's values", name, rc.Type)
@@ -231,6 +248,9 @@ func (b *builder) file(path string, z *Zone, name string, ttl uint32) {
 			continue
 		}
 		z.add(rr, "file")
+		if set := z.set(h.Name, h.Rrtype); set != nil && set.Where == "" {
+			set.Where = name
+		}
 	}
 	if err := zp.Err(); err != nil {
 		b.errorf(path, "%v", err)
@@ -286,6 +306,7 @@ func (b *builder) view(path string, vc *ViewConfig, site *config.Site, ifAddrs f
 			b.errorf(rpath, "%v", err)
 			continue
 		}
+		set.Where = b.where(rpath)
 		name := set.RRs[0].Header().Name
 		z := b.set.zoneFor(strings.TrimPrefix(name, "*."))
 		if z == nil {
@@ -364,7 +385,7 @@ func (b *builder) reverse(inside []netip.Prefix, site *config.Site) {
 			z.add(&dns.NS{Hdr: hdr(origin, dns.TypeNS, z.SOA.Hdr.Ttl), Ns: ns}, "config")
 		}
 		seen := map[string]bool{}
-		addPTR := func(rr dns.RR) {
+		addPTR := func(rr dns.RR, source string) {
 			var a netip.Addr
 			switch v := rr.(type) {
 			case *dns.A:
@@ -381,14 +402,16 @@ func (b *builder) reverse(inside []netip.Prefix, site *config.Site) {
 			name, _ := dns.ReverseAddr(a.String())
 			if key := name + " " + owner; !seen[key] {
 				seen[key] = true
-				z.add(&dns.PTR{Hdr: hdr(name, dns.TypePTR, rr.Header().Ttl), Ptr: owner}, "config")
+				// A PTR is as much the config's or the run time's as the
+				// address record it mirrors.
+				z.add(&dns.PTR{Hdr: hdr(name, dns.TypePTR, rr.Header().Ttl), Ptr: owner}, source)
 			}
 		}
 		for _, src := range b.set.zones {
 			for _, n := range sortedNodes(src.nodes) {
 				for _, s := range n.sets {
 					for _, rr := range s.RRs {
-						addPTR(rr)
+						addPTR(rr, s.Source)
 					}
 				}
 			}
@@ -397,7 +420,7 @@ func (b *builder) reverse(inside []netip.Prefix, site *config.Site) {
 			for _, n := range sortedNodes(v.nodes) {
 				for _, s := range n.sets {
 					for _, rr := range s.RRs {
-						addPTR(rr)
+						addPTR(rr, s.Source)
 					}
 				}
 			}
@@ -649,6 +672,17 @@ func (z *Zone) Records() []dns.RR {
 		out[i] = e.RR
 	}
 	return out
+}
+
+// Where says where the RRset of name and type t is declared (a config
+// file and line, or a zone file), or "".
+func (z *Zone) Where(name string, t uint16) string {
+	if n := z.nodes[name]; n != nil {
+		if s := n.sets[t]; s != nil {
+			return s.Where
+		}
+	}
+	return ""
 }
 
 // Source says where the RRset of name and type t came from ("" when there
