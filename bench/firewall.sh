@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # firewall.sh times loading a large blocklist into the kernel, edge's way
-# against nft's, side by side in one run (DESIGN.md target: edge's apply
+# against nft's, side by side in one run (target in docs/targets.md: edge's apply
 # of a 100k-prefix blocklist takes <= 0.5x the time of `nft -f` of the
 # same set).
 #

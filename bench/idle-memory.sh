@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # idle-memory.sh starts each daemon in bin/ on a throwaway config, waits
 # until it is ready and has settled, and prints its resident memory against
-# DESIGN.md's target (<= 30 MiB RSS per idle daemon).
+# the target in docs/targets.md (<= 30 MiB RSS per idle daemon).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_kib=$((30 * 1024))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vpn.sh measures iperf3 throughput through edge-vpn's embedded wireguard-go
 # against a pair of Debian wireguard-go daemons, side by side in one run
-# (DESIGN.md target: WireGuard userspace >= 1.0x the iperf3 throughput of a
+# (target in docs/targets.md: WireGuard userspace >= 1.0x the iperf3 throughput of a
 # Debian wireguard-go pair).
 #
 # Two configurations, each in its own pair of throwaway network namespaces

@@ -230,7 +230,7 @@ func TestIDsNameTheirOrigin(t *testing.T) {
 }
 
 // BenchmarkBlocklist compiles a config with a 100,000-prefix blocklist
-// file: the compiler's share of the apply that DESIGN.md's target times.
+// file: the compiler's share of the apply that docs/targets.md's target times.
 func BenchmarkBlocklist(b *testing.B) {
 	var list strings.Builder
 	for i := range 100_000 {

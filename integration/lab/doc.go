@@ -3,7 +3,7 @@
 // and daemons inside them, captures their logs, and removes everything it
 // made when closed, or on the next start if the run that made it died.
 //
-// The standard topology ([Standard]) is the home network of DESIGN.md:
+// The standard topology ([Standard]) is the home network of docs/testing.md:
 //
 //	outside-de  198.51.100.0/24 --+                                     +-- nas    192.168.1.10
 //	outside-us  203.0.113.0/24  --+           wan 192.0.2.0/24          +-- host11 192.168.1.11

@@ -113,7 +113,7 @@ func (f Family) Has(a netip.Addr) bool {
 }
 
 // Topology describes a lab as data: the namespaces to create and the veth
-// pairs that join them. [Standard] returns the home network of DESIGN.md;
+// pairs that join them. [Standard] returns the home network of docs/testing.md;
 // tests may build smaller ones, or extend it with [Topology.AddNode] and
 // [Topology.AddLink]. [New] validates it.
 type Topology struct {
@@ -416,7 +416,7 @@ func checkName(name string) error {
 	return nil
 }
 
-// Standard returns the home-network topology of DESIGN.md (see the package
+// Standard returns the home-network topology of docs/testing.md (see the package
 // documentation). Each call returns a fresh copy.
 func Standard() Topology {
 	var t Topology

@@ -84,7 +84,7 @@ func CheckEdgectlDeps(deps []Package) []string {
 	return bad
 }
 
-// Domain packages are the suite's parts (DESIGN.md); each may be imported
+// Domain packages are the suite's parts (docs/architecture.md); each may be imported
 // by cmd/* and, for shared libraries, by the named users.
 var domains = []string{"dns", "firewall", "vpn", "lb", "proxy", "identity", "nixos", "netfilter"}
 
@@ -96,7 +96,7 @@ var sharedLibraries = map[string][]string{
 }
 
 // CheckImportDirection returns a violation for every import that breaks
-// the one-way flow of DESIGN.md: cmd -> domain -> internal, never back;
+// the one-way flow of docs/architecture.md: cmd -> domain -> internal, never back;
 // internal imports no domain package; domain packages import each other
 // only through the named shared libraries; firewall depends on no other
 // domain package but the shared library named for it (netfilter).
@@ -145,7 +145,7 @@ func importRule(from, to string) string {
 const NftablesModule = "github.com/google/nftables"
 
 // CheckNftablesImports returns a violation for every package outside
-// netfilter/ whose code or tests import google/nftables (DESIGN.md: the
+// netfilter/ whose code or tests import google/nftables (docs/architecture.md: the
 // daemons program nftables through the one library, so that its checks,
 // chunked set loads and error labels apply to all of them).
 func CheckNftablesImports(pkgs []Package) []string {

@@ -17,7 +17,7 @@ import (
 )
 
 // Element chunks: at most maxChunk elements per NEWSETELEM message
-// (DESIGN.md), and few enough bytes that the element list stays under
+// (docs/targets.md), and few enough bytes that the element list stays under
 // netlink's 64 KiB attribute length when elements carry comments.
 const (
 	maxChunk      = 1000
