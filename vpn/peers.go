@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -59,6 +60,15 @@ func (s *Service) pickInterface(name string) (*iface, error) {
 		return nil, ctlapi.Errorf(http.StatusNotFound, "no interface %q; vpn.wireguard has %s", name, strings.Join(names, ", "))
 	}
 	return in, nil
+}
+
+// expiresValue is how a log line shows an expiry: the time, or "never"
+// for a peer without one (whose Expires is the zero time).
+func expiresValue(t time.Time) slog.Value {
+	if t.IsZero() {
+		return slog.StringValue("never")
+	}
+	return slog.TimeValue(t)
 }
 
 // parseLength reads "30d", "12h": a length from now.
@@ -183,7 +193,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	}
 	s.metrics.changes.WithLabelValues("add").Inc()
 	s.log.Info("peer added", "peer", p.Name, "interface", p.Interface, "addresses", p.Addresses, "public_key", p.PublicKey,
-		"key_made_here", !priv.IsZero(), "full_tunnel", p.FullTunnel, "expires", p.Expires, "by", by)
+		"key_made_here", !priv.IsZero(), "full_tunnel", p.FullTunnel, "expires", expiresValue(p.Expires), "by", by)
 	return s.peerConfig(p, priv, req.QR)
 }
 
@@ -343,7 +353,11 @@ func (s *Service) updatePeer(ctx context.Context, req ctlapi.VPNPeerUpdate, by s
 		return ctlapi.VPNPeer{}, err
 	}
 	s.metrics.changes.WithLabelValues("update").Inc()
-	s.log.Info("peer changed", "peer", p.Name, "renamed_from", map[bool]string{true: old.Name}[rename], "enabled", p.Enabled, "expires", p.Expires, "by", by)
+	attrs := []any{"peer", p.Name}
+	if rename {
+		attrs = append(attrs, "renamed_from", old.Name)
+	}
+	s.log.Info("peer changed", append(attrs, "enabled", p.Enabled, "expires", expiresValue(p.Expires), "by", by)...)
 	return s.apiPeer(p, s.deviceStatus()), nil
 }
 

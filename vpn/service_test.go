@@ -660,3 +660,42 @@ func mustKey(t *testing.T, s string) wireguard.Key {
 	}
 	return k
 }
+
+// TestLogsNeverExpires: a peer without an expiry is logged as expiring
+// "never", not at the zero time, whether it is added or changed; one
+// with an expiry is logged with it.
+func TestLogsNeverExpires(t *testing.T) {
+	v := startVPN(t, wg0(""))
+	v.add(ctlapi.VPNPeerAdd{Name: "laptop"})
+	off := false
+	if _, err := v.s.updatePeer(context.Background(), ctlapi.VPNPeerUpdate{Name: "laptop", Enabled: &off}, "uid 0"); err != nil {
+		t.Fatal(err)
+	}
+	v.add(ctlapi.VPNPeerAdd{Name: "guest", Expires: "7d"})
+	logs := v.logs.String()
+	if strings.Contains(logs, "0001-01-01") {
+		t.Errorf("the log prints the zero time:\n%s", logs)
+	}
+	if strings.Contains(logs, `renamed_from=""`) {
+		t.Errorf("the log names an empty old name for a peer that was not renamed:\n%s", logs)
+	}
+	for _, want := range []string{
+		`msg="peer added" peer=laptop`,
+		`msg="peer changed" peer=laptop`,
+		`msg="peer added" peer=guest`,
+	} {
+		line := ""
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, want) {
+				line = l
+			}
+		}
+		wantExpires := "expires=never"
+		if strings.Contains(want, "guest") {
+			wantExpires = "expires=" + v.clock.now().Add(7*24*time.Hour).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		}
+		if !strings.Contains(line, wantExpires) {
+			t.Errorf("log line %q lacks %s:\n%s", want, wantExpires, logs)
+		}
+	}
+}
