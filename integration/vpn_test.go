@@ -7,6 +7,8 @@
 //	  wgrw0: the "laptop" peer                   edge-vpn, edge-dns
 //	outside-us 203.0.113.10 --- internet       --br-lan-- nas 192.168.1.10, host11 192.168.1.11, client
 //	  wgus0: the "guest" peer, limited to the nas
+//	outside-de 198.51.100.10 --- internet
+//	  wgde0: the "web" peer, limited to the nas's tcp/80
 //
 // Peers are added with edgectl, their configs go through wg-quick strip
 // into wireguard-go, and traffic, names and limits are checked from both
@@ -17,6 +19,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -64,6 +67,7 @@ vpn:
       access:
         groups:
           nas-only: [192.168.1.10/32]
+          nas-dns: ["192.168.1.10 udp/53 tcp/53"]
     - interface: wg1
       listen_port: 51821
       pool: ["10.101.0.0/24"]
@@ -231,6 +235,65 @@ func TestVPN(t *testing.T) {
 		}
 		if got := v.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge_vpn"); !strings.Contains(got, "chain peer_guest") {
 			t.Errorf("table inet edge_vpn lacks guest's chain:\n%s", got)
+		}
+	})
+
+	t.Run("access limited to a port", func(t *testing.T) {
+		// web may reach the nas on tcp/80 only: its own limit, given
+		// with edgectl peer add --access.
+		probe, err := l.Start(lab.NodeNAS, "edge-probe-nas", []string{bin("edge-probe"), "serve", "-tcp", ":80", "-tcp", ":8080"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer probe.Stop(5 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := probe.WaitLog(ctx, "serving"); err != nil {
+			t.Fatal(err)
+		}
+		webConf := v.mustEdgectl("-o", "conf", "peer", "add", "web", "--access", "192.168.1.10 tcp/80")
+		v.clientUp(lab.NodeOutsideDE, "wgde0", webConf)
+		defer v.mustEdgectl("peer", "rm", "web")
+		webAddr := strings.Split(confValues(webConf, "Address")[0], "/")[0]
+		dial := func(addr string) string {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			out, _ := l.Run(ctx, lab.NodeOutsideDE, bin("edge-probe"), "dial", "-timeout", "1s", addr)
+			return strings.TrimSpace(string(out))
+		}
+		var got string
+		for range 10 {
+			if got = dial(lab.NASAddr4 + ":80"); strings.HasPrefix(got, "from=") {
+				break
+			}
+		}
+		if want := "from=" + webAddr + " to=" + lab.NASAddr4 + ":80"; got != want {
+			t.Errorf("web dials the nas on tcp/80: %q, want %q", got, want)
+		}
+		if got := dial(lab.NASAddr4 + ":8080"); got != "timeout" {
+			t.Errorf("web dials the nas on tcp/8080, which its limit does not allow: %q, want timeout", got)
+		}
+		if v.ping(lab.NodeOutsideDE, lab.NASAddr4, 2) {
+			t.Errorf("web pings the nas, which its limit does not allow")
+		}
+		table := v.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge_vpn")
+		if !strings.Contains(table, `ip daddr 192.168.1.10 tcp dport 80 return comment "peer web: allowed tcp/80 (ip)"`) {
+			t.Errorf("table inet edge_vpn lacks web's port rule:\n%s", table)
+		}
+		// A group's services, and a mistake named by its flag.
+		v.mustEdgectl("peer", "add", "resolver", "--pubkey", "qPF5acLKsaL72O9LF4frQH1fk2FEcab4kyyJHlxD9hM=", "--group", "nas-dns")
+		defer v.mustEdgectl("peer", "rm", "resolver")
+		table = v.mustRun(lab.NodeRouter, "nft", "list", "table", "inet", "edge_vpn")
+		for _, want := range []string{
+			`ip daddr 192.168.1.10 tcp dport 53 return comment "peer resolver: allowed tcp/53 (ip)"`,
+			`ip daddr 192.168.1.10 udp dport 53 return comment "peer resolver: allowed udp/53 (ip)"`,
+		} {
+			if !strings.Contains(table, want) {
+				t.Errorf("table inet edge_vpn lacks %s:\n%s", want, table)
+			}
+		}
+		if code, out := v.edgectl("peer", "add", "x", "--pubkey", "6h1NQ9G+DQeiDdVt3u6yxdBHawA5lHFONHVTHeIcBkU=", "--access", "192.168.1.10 443/tcp"); code != 1 || !strings.Contains(out, `--access "192.168.1.10 443/tcp": 443/tcp: write the protocol first: tcp/443`) {
+			t.Errorf("peer add --access with the port first: exit %d %q", code, out)
 		}
 	})
 

@@ -83,21 +83,17 @@ func parseLength(text string) (time.Duration, error) {
 	return d, nil
 }
 
-// resolveAccess reads access limits: networks of site.networks or
-// prefixes.
-func (s *Service) resolveAccess(refs []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
+// resolveAccess reads the access entries of peer add --access (see
+// access.go) against the site's networks; an error names the flag and
+// the entry.
+func (s *Service) resolveAccess(refs []string) ([]accessEntry, error) {
+	var out []accessEntry
 	for _, r := range refs {
-		ps, ok := config.NetRef(r).Prefixes(&s.cfg.Site)
-		if !ok {
-			return nil, fmt.Errorf("access %q: not a network of site.networks, a prefix or an address", r)
+		es, err := parseAccess(r, &s.cfg.Site)
+		if err != nil {
+			return nil, fmt.Errorf("--access %q: %w", r, err)
 		}
-		for _, p := range ps {
-			if p != p.Masked() {
-				return nil, fmt.Errorf("access %s has host bits set; did you mean %s?", p, p.Masked())
-			}
-		}
-		out = append(out, ps...)
+		out = append(out, es...)
 	}
 	return out, nil
 }
