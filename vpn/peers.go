@@ -57,7 +57,7 @@ func (s *Service) pickInterface(name string) (*iface, error) {
 		for _, w := range s.cfg.Section.WireGuard {
 			names = append(names, w.Interface)
 		}
-		return nil, ctlapi.Errorf(http.StatusNotFound, "no interface %q; vpn.wireguard has %s", name, strings.Join(names, ", "))
+		return nil, ctlapi.Errorf(http.StatusNotFound, "--interface: no interface %q; vpn.wireguard has %s", name, strings.Join(names, ", "))
 	}
 	return in, nil
 }
@@ -117,7 +117,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	}
 	if req.Group != "" {
 		if _, ok := in.cfg.Access.Groups[req.Group]; !ok {
-			return bad("unknown group %q; interface %s's access.groups has %s", req.Group, in.cfg.Interface, strings.Join(sortedKeys(in.cfg.Access.Groups), ", "))
+			return bad("--group %q: unknown group; interface %s's access.groups has %s", req.Group, in.cfg.Interface, strings.Join(sortedKeys(in.cfg.Access.Groups), ", "))
 		}
 	}
 	access, err := s.resolveAccess(req.Access)
@@ -138,7 +138,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	var pub wireguard.Key
 	if req.PublicKey != "" {
 		if pub, err = wireguard.ParseKey(strings.TrimSpace(req.PublicKey)); err != nil {
-			return bad("public key: %v", err)
+			return bad("--pubkey: not a public key: %v", err)
 		}
 	} else {
 		if priv, err = wireguard.GeneratePrivateKey(); err != nil {
@@ -163,7 +163,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	if req.Expires != "" {
 		d, err := parseLength(req.Expires)
 		if err != nil {
-			return bad("expires: %v", err)
+			return bad("--expires: %v", err)
 		}
 		p.Expires = s.now().Add(d).UTC()
 	}
@@ -315,7 +315,7 @@ func (s *Service) updatePeer(ctx context.Context, req ctlapi.VPNPeerUpdate, by s
 	default:
 		d, err := parseLength(req.Expires)
 		if err != nil {
-			return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusBadRequest, "expires: %v", err)
+			return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusBadRequest, "--expires: %v", err)
 		}
 		p.Expires = s.now().Add(d).UTC()
 		if p.Disabled == "expired" {

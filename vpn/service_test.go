@@ -699,3 +699,29 @@ func TestLogsNeverExpires(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerErrorsNameTheFlag: a wrong value of peer add or peer enable is
+// a 400 (404 for an interface) that names the edgectl flag it came from.
+func TestPeerErrorsNameTheFlag(t *testing.T) {
+	v := startVPN(t, wg0("      access: {groups: {kids: [lan]}}\n"))
+	v.add(ctlapi.VPNPeerAdd{Name: "laptop"})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		req  ctlapi.VPNPeerAdd
+		want string
+	}{
+		{ctlapi.VPNPeerAdd{Name: "a", PublicKey: "c2hvcnQ="}, `--pubkey: not a public key: parse key: decodes to 5 bytes, want 32`},
+		{ctlapi.VPNPeerAdd{Name: "a", Group: "kid"}, `--group "kid": unknown group; interface wg0's access.groups has kids`},
+		{ctlapi.VPNPeerAdd{Name: "a", Expires: "7x"}, `--expires: invalid duration "7x"`},
+		{ctlapi.VPNPeerAdd{Name: "a", Interface: "wg9"}, `--interface: no interface "wg9"; vpn.wireguard has wg0`},
+		{ctlapi.VPNPeerAdd{Name: "a", Access: []string{"lan tcp/x"}}, `--access "lan tcp/x": tcp/x: port "x" is not from 1 to 65535`},
+	} {
+		if _, err := v.s.addPeer(ctx, tc.req, "uid 0"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("addPeer(%+v) = %v, want an error with %q", tc.req, err, tc.want)
+		}
+	}
+	on := true
+	if _, err := v.s.updatePeer(ctx, ctlapi.VPNPeerUpdate{Name: "laptop", Enabled: &on, Expires: "soon"}, "uid 0"); err == nil || !strings.Contains(err.Error(), `--expires: invalid duration "soon"`) {
+		t.Errorf("peer enable --expires soon: %v", err)
+	}
+}
