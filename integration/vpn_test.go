@@ -9,6 +9,12 @@
 //	  wgus0: the "guest" peer, limited to the nas
 //	outside-de 198.51.100.10 --- internet
 //	  wgde0: the "web" peer, limited to the nas's tcp/80
+//	  wg2: a wireguard-go of its own, holding the name wg2 in
+//	       /var/run/wireguard while the router reloads a wg2 in
+//
+// edge-vpn serves its embedded devices' UAPI sockets in <dir>/run/vpn and
+// links them into /var/run/wireguard, where wg(8) looks, while the name
+// is free there.
 //
 // Peers are added with edgectl, their configs go through wg-quick strip
 // into wireguard-go, and traffic, names and limits are checked from both
@@ -342,6 +348,18 @@ func TestVPN(t *testing.T) {
 	t.Run("a failed reload leaves the links as they were", func(t *testing.T) {
 		// wg2 opens, wg3 cannot (edge-probe holds its port), so the
 		// reload fails after wg2 was created: wg2 must be gone again.
+		// Another namespace's wireguard-go holds the name wg2 in
+		// /var/run/wireguard throughout, which must not matter.
+		other, err := l.Start(lab.NodeOutsideDE, "wireguard-go-wg2", []string{"wireguard-go", "-f", "wg2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Stop(5 * time.Second)
+		waitUntil(t, "outside-de's wg2 socket", func() bool {
+			_, err := os.Stat("/var/run/wireguard/wg2.sock")
+			return err == nil
+		})
+		ownSocket := filepath.Join(dir, "run", "vpn", "wg2.sock")
 		squat, err := l.Start(lab.NodeRouter, "udp-51829", []string{bin("edge-probe"), "serve", "-udp", ":51829"})
 		if err != nil {
 			t.Fatal(err)
@@ -390,7 +408,7 @@ func TestVPN(t *testing.T) {
 		if after := links(); after != before {
 			t.Errorf("links before the failed reload: %s\nafter: %s", before, after)
 		}
-		if _, err := os.Stat("/var/run/wireguard/wg2.sock"); err == nil {
+		if _, err := os.Lstat(ownSocket); err == nil {
 			t.Errorf("wg2's UAPI socket outlives the failed reload")
 		}
 		if r, s := generation(); r != gen || s != gen {
@@ -399,8 +417,17 @@ func TestVPN(t *testing.T) {
 
 		os.WriteFile(v.cfg, []byte(withIfaces(wg2)), 0o644)
 		v.mustEdgectl("reload", "vpn")
-		if got := strings.TrimSpace(v.mustRun(lab.NodeRouter, "wg", "show", "wg2", "listen-port")); got != "51822" {
+		// wg(8) finds the router's wg2 as docs/vpn.md says, in a mount
+		// namespace whose /run/wireguard is edge-vpn's runtime directory.
+		wgShow := fmt.Sprintf("mkdir -p /run/wireguard && mount --bind %s /run/wireguard && exec wg show wg2 listen-port", filepath.Dir(ownSocket))
+		if got := strings.TrimSpace(v.mustRun(lab.NodeRouter, "unshare", "--mount", "sh", "-c", wgShow)); got != "51822" {
 			t.Errorf("wg2 after the reload listens on %q", got)
+		}
+		if !regexp.MustCompile(`msg="wg\(8\) cannot find the interface by its name; see wg show in docs/vpn.md" daemon=vpn interface=wg2 uapi_socket=\S+/run/vpn/wg2.sock reason="not linked as /var/run/wireguard/wg2.sock, where wg\(8\) looks: another device serves that name`).MatchString(v.p.Log()) {
+			t.Errorf("the log does not say why wg(8) cannot see wg2:\n%s", v.p.Log())
+		}
+		if dest, err := os.Readlink("/var/run/wireguard/wg2.sock"); err == nil {
+			t.Errorf("/var/run/wireguard/wg2.sock, outside-de's, was replaced by a link to %s", dest)
 		}
 		if r, s := generation(); r != gen+1 || s != gen+1 {
 			t.Errorf("after the reload: runner generation %d, service %d; want %d for both", r, s, gen+1)
@@ -409,6 +436,12 @@ func TestVPN(t *testing.T) {
 		v.mustEdgectl("reload", "vpn")
 		if after := links(); after != before {
 			t.Errorf("links before wg2 came and went: %s\nafter: %s", before, after)
+		}
+		if _, err := os.Lstat(ownSocket); err == nil {
+			t.Errorf("wg2's UAPI socket outlives wg2")
+		}
+		if out, err := v.run(lab.NodeOutsideDE, "wg", "show", "wg2", "listen-port"); err != nil {
+			t.Errorf("outside-de's wg2 after the router's came and went: %v %s", err, out)
 		}
 	})
 

@@ -725,3 +725,28 @@ func TestPeerErrorsNameTheFlag(t *testing.T) {
 		t.Errorf("peer enable --expires soon: %v", err)
 	}
 }
+
+// TestRuntimeDir: an embedded device serves its UAPI socket in edge-vpn's
+// runtime directory, <admin.socket_dir>/vpn, not in the /var/run/wireguard
+// every namespace shares; when wg(8) cannot find it there, the log says
+// why and where the socket is.
+func TestRuntimeDir(t *testing.T) {
+	v := startVPN(t, "admin: {socket_dir: /run/edge-test}\n"+wg0("    - {interface: wg1, listen_port: 51821, pool: [\"10.101.0.0/24\"], endpoint: \"x:51821\"}\n"))
+	for _, name := range []string{"wg0", "wg1"} {
+		if got := v.k.device(name).opts.SocketDir; got != "/run/edge-test/vpn" {
+			t.Errorf("%s opened with SocketDir %q, want /run/edge-test/vpn", name, got)
+		}
+	}
+	v.k.unlisted["wg2"] = "not linked as /var/run/wireguard/wg2.sock, where wg(8) looks: another device serves that name"
+	v.mustReload("admin: {socket_dir: /run/edge-test}\n" + wg0("    - {interface: wg2, listen_port: 51822, pool: [\"10.102.0.0/24\"], endpoint: \"x:51822\"}\n"))
+	logs := v.logs.String()
+	if !strings.Contains(logs, `msg="interface up" interface=wg2 kind=userspace listen_port=51822`) || !strings.Contains(logs, "uapi_socket=/run/edge-test/vpn/wg2.sock") {
+		t.Errorf("the log does not name wg2's socket:\n%s", logs)
+	}
+	if !strings.Contains(logs, `msg="wg(8) cannot find the interface by its name; see wg show in docs/vpn.md" interface=wg2 uapi_socket=/run/edge-test/vpn/wg2.sock reason="not linked as /var/run/wireguard/wg2.sock, where wg(8) looks: another device serves that name"`) {
+		t.Errorf("the log does not say why wg(8) cannot see wg2:\n%s", logs)
+	}
+	if strings.Contains(logs, "cannot find the interface by its name; see wg show in docs/vpn.md\" interface=wg0") {
+		t.Errorf("the log says wg(8) cannot see wg0, which it can:\n%s", logs)
+	}
+}
