@@ -658,6 +658,7 @@ func TestAssertions(t *testing.T) {
 		{"unbound elsewhere", `{ services.unbound = { enable = true; settings.server.port = 5353; }; }`, ""},
 		{"admin group", `{ services.edge.settings.admin.group = "wheel"; }`, "Set services.edge.group instead"},
 		{"state_dir", `{ services.edge.settings.state_dir = "/srv/edge"; }`, "Leave state_dir unset"},
+		{"socket_dir outside /run", `{ services.edge.settings.admin.socket_dir = "/srv/edge"; }`, "Keep socket_dir under /run"},
 	}
 	router := routerModule(t)
 	for _, tc := range tests {
@@ -673,6 +674,23 @@ func TestAssertions(t *testing.T) {
 				t.Errorf("%d failed assertions, want 1:\n%s", len(r.FailedAssertions), got)
 			}
 		})
+	}
+}
+
+// TestVPNRuntimeDirectory: edge-vpn's unit has the runtime directory the
+// daemon keeps its embedded devices' UAPI sockets in,
+// <admin.socket_dir>/vpn (vpn/service.go runtimeDir), for each run, and
+// not /run/wireguard, which other programs share.
+func TestVPNRuntimeDirectory(t *testing.T) {
+	for _, tc := range []struct{ module, want string }{
+		{`{ }`, "edge/vpn"},
+		{`{ services.edge.settings.admin.socket_dir = "/run/edge-x"; }`, "edge-x/vpn"},
+	} {
+		r := evalRouter(t, tc.module)
+		sc := r.Config.Systemd.Services["edge-vpn"].ServiceConfig
+		if sc["RuntimeDirectory"] != tc.want || sc["RuntimeDirectoryMode"] != "0700" {
+			t.Errorf("%s: RuntimeDirectory %v mode %v, want %s 0700", tc.module, sc["RuntimeDirectory"], sc["RuntimeDirectoryMode"], tc.want)
+		}
 	}
 }
 

@@ -30,7 +30,7 @@ type aclRule struct {
 	peer  string
 	iface string
 	addrs []netip.Addr
-	allow []netip.Prefix
+	allow []accessEntry
 }
 
 // aclTable keeps table inet edge_vpn in line with the access rules,
@@ -53,11 +53,11 @@ func newACLTable(log *slog.Logger) *aclTable {
 
 // accessOf is where p may go: its own limits, else its group's, else the
 // interface's default; empty means edge-vpn does not limit it.
-func (s *Service) accessOf(p storedPeer) []netip.Prefix {
+func (s *Service) accessOf(p storedPeer) []accessEntry {
 	if len(p.Access) > 0 {
 		return p.Access
 	}
-	var refs []string
+	var out []accessEntry
 	for _, w := range s.cfg.Section.WireGuard {
 		if w.Interface != p.Interface {
 			continue
@@ -67,10 +67,11 @@ func (s *Service) accessOf(p storedPeer) []netip.Prefix {
 			src = w.Access.Groups[p.Group]
 		}
 		for _, r := range src {
-			refs = append(refs, string(r))
+			// The config's entries were checked when it was loaded.
+			es, _ := parseAccess(string(r), &s.cfg.Site)
+			out = append(out, es...)
 		}
 	}
-	out, _ := s.resolveAccess(refs)
 	return out
 }
 
@@ -110,7 +111,6 @@ func aclRuleset(rules []aclRule) *ruleset.Ruleset {
 	for _, r := range rules {
 		chain := &ruleset.Chain{Name: "peer_" + r.peer}
 		from := byFamily(r.addrs, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) })
-		to := byFamily(r.allow, func(p netip.Prefix) netip.Prefix { return p })
 		for _, fam := range []ruleset.Family{ruleset.IP, ruleset.IP6} {
 			if len(from[fam]) > 0 {
 				fwd.Rules = append(fwd.Rules, &ruleset.Rule{
@@ -119,18 +119,61 @@ func aclRuleset(rules []aclRule) *ruleset.Ruleset {
 					Verdict: ruleset.Jump, Target: chain.Name,
 				})
 			}
-			if len(to[fam]) > 0 {
-				chain.Rules = append(chain.Rules, &ruleset.Rule{
-					ID:      fmt.Sprintf("peer %s: allowed (%s)", r.peer, fam),
-					Matches: []ruleset.Match{{Kind: ruleset.DAddr, Family: fam, Prefixes: to[fam]}},
-					Verdict: ruleset.Return,
-				})
-			}
+			chain.Rules = append(chain.Rules, allowRules(r.peer, fam, r.allow)...)
 		}
 		chain.Rules = append(chain.Rules, &ruleset.Rule{ID: fmt.Sprintf("peer %s: the rest", r.peer), Counter: true, Verdict: ruleset.Drop})
 		rs.Chains = append(rs.Chains, chain)
 	}
 	return rs
+}
+
+// allowRules are the returns of a peer's chain for the destinations of
+// family fam in allow: one for those the peer may reach whole, then one
+// for each service (a protocol and its ports, as the entry writes it,
+// which also names the rule) with every destination that offers it.
+func allowRules(peer string, fam ruleset.Family, allow []accessEntry) []*ruleset.Rule {
+	var whole []netip.Prefix
+	to := map[string][]netip.Prefix{}
+	services := map[string]accessService{}
+	for _, e := range allow {
+		if ruleset.FamilyOf(e.To.Addr()) != fam {
+			continue
+		}
+		if len(e.Services) == 0 {
+			whole = append(whole, e.To)
+			continue
+		}
+		for _, sv := range e.Services {
+			to[sv.String()] = append(to[sv.String()], e.To)
+			services[sv.String()] = sv
+		}
+	}
+	var out []*ruleset.Rule
+	if len(whole) > 0 {
+		out = append(out, &ruleset.Rule{
+			ID:      fmt.Sprintf("peer %s: allowed (%s)", peer, fam),
+			Matches: []ruleset.Match{{Kind: ruleset.DAddr, Family: fam, Prefixes: whole}},
+			Verdict: ruleset.Return,
+		})
+	}
+	for _, name := range slices.Sorted(maps.Keys(to)) {
+		sv := services[name]
+		var m ruleset.Match
+		switch {
+		case sv.Proto == "icmp" && fam == ruleset.IP6:
+			m = ruleset.Match{Kind: ruleset.L4Proto, Protos: []string{"ipv6-icmp"}}
+		case len(sv.Ports) == 0:
+			m = ruleset.Match{Kind: ruleset.L4Proto, Protos: []string{sv.Proto}}
+		default:
+			m = ruleset.Match{Kind: ruleset.DPort, Protos: []string{sv.Proto}, Ports: sv.Ports}
+		}
+		out = append(out, &ruleset.Rule{
+			ID:      fmt.Sprintf("peer %s: allowed %s (%s)", peer, name, fam),
+			Matches: []ruleset.Match{{Kind: ruleset.DAddr, Family: fam, Prefixes: to[name]}, m},
+			Verdict: ruleset.Return,
+		})
+	}
+	return out
 }
 
 // byFamily splits xs into prefixes of each address family.

@@ -2,13 +2,13 @@ package vpn
 
 import (
 	"flag"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/netfilter/nft"
 )
 
@@ -32,28 +32,43 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func prefixes(ss ...string) []netip.Prefix {
-	var out []netip.Prefix
+// entries parses access entries (prefixes and addresses, with services).
+func entries(ss ...string) []accessEntry {
+	var out []accessEntry
 	for _, s := range ss {
-		out = append(out, netip.MustParsePrefix(s))
+		es, err := parseAccess(s, &config.Site{})
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, es...)
 	}
 	return out
 }
 
 // aclCases are access rules of a few shapes: one peer with both
 // families, peers on two interfaces with one family each, overlapping
-// and adjacent allowed networks (nft merges them).
+// and adjacent allowed networks (nft merges them), and services: ports,
+// ranges, a whole protocol, ICMP of each family, the same service on
+// several destinations (one rule) beside whole networks.
 var aclCases = []struct {
 	name  string
 	rules []aclRule
 }{
 	{"one-peer", []aclRule{
-		{peer: "laptop", iface: "wg0", addrs: addrs("10.100.0.2", "fd00:100::2"), allow: prefixes("192.168.1.10/32", "192.168.1.0/24", "fd00:1::/64", "10.200.0.0/16")},
+		{peer: "laptop", iface: "wg0", addrs: addrs("10.100.0.2", "fd00:100::2"), allow: entries("192.168.1.10/32", "192.168.1.0/24", "fd00:1::/64", "10.200.0.0/16")},
 	}},
 	{"two-interfaces", []aclRule{
-		{peer: "phone", iface: "wg0", addrs: addrs("10.100.0.3"), allow: prefixes("192.168.1.53/32", "192.168.2.0/24", "192.168.3.0/24")},
-		{peer: "nas-backup", iface: "wg1", addrs: addrs("fd00:101::9"), allow: prefixes("fd00:1::10/128")},
-		{peer: "tablet", iface: "wg0", addrs: addrs("10.100.0.4", "10.100.0.5"), allow: prefixes("0.0.0.0/0")},
+		{peer: "phone", iface: "wg0", addrs: addrs("10.100.0.3"), allow: entries("192.168.1.53/32", "192.168.2.0/24", "192.168.3.0/24")},
+		{peer: "nas-backup", iface: "wg1", addrs: addrs("fd00:101::9"), allow: entries("fd00:1::10/128")},
+		{peer: "tablet", iface: "wg0", addrs: addrs("10.100.0.4", "10.100.0.5"), allow: entries("0.0.0.0/0")},
+	}},
+	{"services", []aclRule{
+		{peer: "guest", iface: "wg0", addrs: addrs("10.100.0.6", "fd00:100::6"), allow: entries("192.168.1.10 tcp/80")},
+		{peer: "kid", iface: "wg0", addrs: addrs("10.100.0.7", "fd00:100::7"), allow: entries(
+			"192.168.1.0/24 icmp", "fd00:1::/64 icmp",
+			"192.168.1.10 tcp/443,80 tcp/8000-8099", "192.168.1.11 tcp/80,443,8000-8099",
+			"192.168.1.53 udp/53 tcp/53", "fd00:1::53 udp/53",
+			"192.168.1.20 udp", "10.200.0.0/16")},
 	}},
 }
 
@@ -87,8 +102,41 @@ func TestACLPlan(t *testing.T) {
 	if p, err := tbl.plan(nil); err != nil || p == nil || p.rs != nil {
 		t.Errorf("plan(no rules) = %+v, %v; want the table removed", p, err)
 	}
-	bad := []aclRule{{peer: "x", iface: "a-very-long-interface", addrs: addrs("10.100.0.9"), allow: prefixes("10.0.0.0/8")}}
+	bad := []aclRule{{peer: "x", iface: "a-very-long-interface", addrs: addrs("10.100.0.9"), allow: entries("10.0.0.0/8")}}
 	if _, err := tbl.plan(bad); err == nil || !strings.Contains(err.Error(), `rule "peer x (ip)"`) {
 		t.Errorf("plan(interface name too long) = %v, want an error naming the peer's rule", err)
+	}
+}
+
+// TestACLDocChain: the peer chain docs/vpn.md shows is what the nas-web
+// group of its example renders to.
+func TestACLDocChain(t *testing.T) {
+	doc, err := os.ReadFile("../docs/vpn.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(doc), "chain peer_tablet {\n")
+	if start < 0 {
+		t.Fatal("docs/vpn.md shows no chain peer_tablet")
+	}
+	shown := string(doc[start:])
+	shown = shown[:strings.Index(shown, "\n}\n")+3]
+	rs := aclRuleset([]aclRule{{peer: "tablet", iface: "wg0", addrs: addrs("10.100.0.2"), allow: entries("192.168.1.10 tcp/80,443", "192.168.1.10 icmp")}})
+	rendered := nft.Render(rs)
+	var got []string
+	in := false
+	for _, line := range strings.Split(rendered, "\n") {
+		if strings.HasPrefix(line, "\tchain peer_tablet") {
+			in = true
+		}
+		if in {
+			got = append(got, strings.TrimPrefix(line, "\t"))
+			if line == "\t}" {
+				break
+			}
+		}
+	}
+	if diff := cmp.Diff(shown, strings.Join(got, "\n")+"\n"); diff != "" {
+		t.Errorf("docs/vpn.md's chain differs from the rendered one (-docs +rendered):\n%s", diff)
 	}
 }

@@ -81,12 +81,13 @@ type Client struct {
 // router, enforced in nftables table inet edge_vpn whatever the client's
 // AllowedIPs say.
 type Access struct {
-	// Default is what peers without a group may reach: networks or
-	// prefixes; empty means no limit here (edge-firewall's vpn zone
-	// policies still apply).
-	Default []config.NetRef `yaml:"default"`
+	// Default is what peers without a group may reach: access entries
+	// (AccessRef: a network, prefix or address, optionally with services
+	// such as "192.168.1.10 tcp/80,443"); empty means no limit here
+	// (edge-firewall's vpn zone policies still apply).
+	Default []AccessRef `yaml:"default"`
 	// Groups name other limits; a peer in a group may reach only those.
-	Groups map[string][]config.NetRef `yaml:"groups"`
+	Groups map[string][]AccessRef `yaml:"groups"`
 }
 
 // StaticPeer is a peer declared in the config.
@@ -228,10 +229,12 @@ func (c *Config) Validate(v *config.Checker) {
 		if k := w.Client.Keepalive.D(); k != 0 && (k < time.Second || k > 65535*time.Second) {
 			wv.Key("client").Key("keepalive").Errorf("must be 0 or from 1s to 18h12m15s, got %v", k)
 		}
-		for name := range w.Access.Groups {
+		checkAccess(wv.Key("access").Key("default"), w.Access.Default, site)
+		for _, name := range slices.Sorted(maps.Keys(w.Access.Groups)) {
 			if !ValidPeerName(name) {
 				wv.Key("access").Key("groups").Key(name).Errorf("invalid group name %q; %s", name, peerNameRule)
 			}
+			checkAccess(wv.Key("access").Key("groups").Key(name), w.Access.Groups[name], site)
 		}
 		for j := range w.Peers {
 			p := &w.Peers[j]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -27,10 +28,13 @@ type fakeKernel struct {
 	// "access") to fail once each.
 	fail  map[string]bool
 	rules []aclRule
+	// unlisted is what a link opened by that name says wg(8) cannot see
+	// (Unlisted).
+	unlisted map[string]string
 }
 
 func newFakeKernel() *fakeKernel {
-	return &fakeKernel{links: map[string]*fakeDevice{}, fail: map[string]bool{}}
+	return &fakeKernel{links: map[string]*fakeDevice{}, fail: map[string]bool{}, unlisted: map[string]string{}}
 }
 
 // call records call and returns the armed error, if any. The caller
@@ -81,7 +85,7 @@ func (k *fakeKernel) open(o wireguard.Options) (device, error) {
 	if other := k.portUser(o.ListenPort, ""); other != "" {
 		return nil, fmt.Errorf("open wireguard %s: listen port %d: address in use (by %s)", o.Name, o.ListenPort, other)
 	}
-	d := &fakeDevice{k: k, opts: o, peers: map[wireguard.Key]*fakePeer{}}
+	d := &fakeDevice{k: k, opts: o, peers: map[wireguard.Key]*fakePeer{}, unlisted: k.unlisted[o.Name]}
 	k.links[o.Name] = d
 	return d, nil
 }
@@ -161,6 +165,8 @@ type fakeDevice struct {
 	opts   wireguard.Options
 	peers  map[wireguard.Key]*fakePeer
 	closed bool
+	// unlisted is what Unlisted says.
+	unlisted string
 }
 
 type fakePeer struct {
@@ -175,6 +181,12 @@ func (d *fakeDevice) Name() string     { return d.opts.Name }
 func (d *fakeDevice) Kind() string     { return wireguard.KindUserspace }
 func (d *fakeDevice) Fallback() string { return "" }
 func (d *fakeDevice) Adopted() bool    { return false }
+func (d *fakeDevice) Unlisted() string { return d.unlisted }
+
+// Socket is where the embedded device would serve its UAPI socket.
+func (d *fakeDevice) Socket() string {
+	return filepath.Join(d.opts.SocketDir, d.opts.Name+".sock")
+}
 
 func (d *fakeDevice) PublicKey() wireguard.Key {
 	d.k.mu.Lock()

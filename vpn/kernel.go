@@ -25,6 +25,10 @@ type device interface {
 	Fallback() string
 	// Adopted says Open found a kernel link an earlier run left serving.
 	Adopted() bool
+	// Socket is an embedded device's UAPI socket ("" for a kernel one);
+	// Unlisted says why wg(8) cannot find the device by its name.
+	Socket() string
+	Unlisted() string
 	PublicKey() wireguard.Key
 	ListenPort() int
 	// Reconfigure applies changed settings, keeping the peers.

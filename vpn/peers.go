@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -56,9 +57,18 @@ func (s *Service) pickInterface(name string) (*iface, error) {
 		for _, w := range s.cfg.Section.WireGuard {
 			names = append(names, w.Interface)
 		}
-		return nil, ctlapi.Errorf(http.StatusNotFound, "no interface %q; vpn.wireguard has %s", name, strings.Join(names, ", "))
+		return nil, ctlapi.Errorf(http.StatusNotFound, "--interface: no interface %q; vpn.wireguard has %s", name, strings.Join(names, ", "))
 	}
 	return in, nil
+}
+
+// expiresValue is how a log line shows an expiry: the time, or "never"
+// for a peer without one (whose Expires is the zero time).
+func expiresValue(t time.Time) slog.Value {
+	if t.IsZero() {
+		return slog.StringValue("never")
+	}
+	return slog.TimeValue(t)
 }
 
 // parseLength reads "30d", "12h": a length from now.
@@ -73,21 +83,17 @@ func parseLength(text string) (time.Duration, error) {
 	return d, nil
 }
 
-// resolveAccess reads access limits: networks of site.networks or
-// prefixes.
-func (s *Service) resolveAccess(refs []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
+// resolveAccess reads the access entries of peer add --access (see
+// access.go) against the site's networks; an error names the flag and
+// the entry.
+func (s *Service) resolveAccess(refs []string) ([]accessEntry, error) {
+	var out []accessEntry
 	for _, r := range refs {
-		ps, ok := config.NetRef(r).Prefixes(&s.cfg.Site)
-		if !ok {
-			return nil, fmt.Errorf("access %q: not a network of site.networks, a prefix or an address", r)
+		es, err := parseAccess(r, &s.cfg.Site)
+		if err != nil {
+			return nil, fmt.Errorf("--access %q: %w", r, err)
 		}
-		for _, p := range ps {
-			if p != p.Masked() {
-				return nil, fmt.Errorf("access %s has host bits set; did you mean %s?", p, p.Masked())
-			}
-		}
-		out = append(out, ps...)
+		out = append(out, es...)
 	}
 	return out, nil
 }
@@ -111,7 +117,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	}
 	if req.Group != "" {
 		if _, ok := in.cfg.Access.Groups[req.Group]; !ok {
-			return bad("unknown group %q; interface %s's access.groups has %s", req.Group, in.cfg.Interface, strings.Join(sortedKeys(in.cfg.Access.Groups), ", "))
+			return bad("--group %q: unknown group; interface %s's access.groups has %s", req.Group, in.cfg.Interface, strings.Join(sortedKeys(in.cfg.Access.Groups), ", "))
 		}
 	}
 	access, err := s.resolveAccess(req.Access)
@@ -132,7 +138,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	var pub wireguard.Key
 	if req.PublicKey != "" {
 		if pub, err = wireguard.ParseKey(strings.TrimSpace(req.PublicKey)); err != nil {
-			return bad("public key: %v", err)
+			return bad("--pubkey: not a public key: %v", err)
 		}
 	} else {
 		if priv, err = wireguard.GeneratePrivateKey(); err != nil {
@@ -157,7 +163,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	if req.Expires != "" {
 		d, err := parseLength(req.Expires)
 		if err != nil {
-			return bad("expires: %v", err)
+			return bad("--expires: %v", err)
 		}
 		p.Expires = s.now().Add(d).UTC()
 	}
@@ -183,7 +189,7 @@ func (s *Service) addPeer(ctx context.Context, req ctlapi.VPNPeerAdd, by string)
 	}
 	s.metrics.changes.WithLabelValues("add").Inc()
 	s.log.Info("peer added", "peer", p.Name, "interface", p.Interface, "addresses", p.Addresses, "public_key", p.PublicKey,
-		"key_made_here", !priv.IsZero(), "full_tunnel", p.FullTunnel, "expires", p.Expires, "by", by)
+		"key_made_here", !priv.IsZero(), "full_tunnel", p.FullTunnel, "expires", expiresValue(p.Expires), "by", by)
 	return s.peerConfig(p, priv, req.QR)
 }
 
@@ -309,7 +315,7 @@ func (s *Service) updatePeer(ctx context.Context, req ctlapi.VPNPeerUpdate, by s
 	default:
 		d, err := parseLength(req.Expires)
 		if err != nil {
-			return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusBadRequest, "expires: %v", err)
+			return ctlapi.VPNPeer{}, ctlapi.Errorf(http.StatusBadRequest, "--expires: %v", err)
 		}
 		p.Expires = s.now().Add(d).UTC()
 		if p.Disabled == "expired" {
@@ -343,7 +349,11 @@ func (s *Service) updatePeer(ctx context.Context, req ctlapi.VPNPeerUpdate, by s
 		return ctlapi.VPNPeer{}, err
 	}
 	s.metrics.changes.WithLabelValues("update").Inc()
-	s.log.Info("peer changed", "peer", p.Name, "renamed_from", map[bool]string{true: old.Name}[rename], "enabled", p.Enabled, "expires", p.Expires, "by", by)
+	attrs := []any{"peer", p.Name}
+	if rename {
+		attrs = append(attrs, "renamed_from", old.Name)
+	}
+	s.log.Info("peer changed", append(attrs, "enabled", p.Enabled, "expires", expiresValue(p.Expires), "by", by)...)
 	return s.apiPeer(p, s.deviceStatus()), nil
 }
 

@@ -26,8 +26,11 @@ type storedPeer struct {
 	Routes     []netip.Prefix `json:"routes,omitempty"`
 	FullTunnel bool           `json:"full_tunnel,omitempty"`
 	Group      string         `json:"group,omitempty"`
-	// Access limits where the peer may go (before its group's limits).
-	Access []netip.Prefix `json:"access,omitempty"`
+	// Access limits where the peer may go (before its group's limits):
+	// each entry as its text, such as "192.168.1.10/32 tcp/80,443" (a bare
+	// prefix, as peers stored before entries had services hold, reads as
+	// the same entry).
+	Access []accessEntry `json:"access,omitempty"`
 	// Keepalive, 0 for the interface's client default.
 	Keepalive time.Duration `json:"keepalive,omitempty"`
 	Enabled   bool          `json:"enabled"`

@@ -148,7 +148,7 @@ func (s *Service) prepare(cfg *config.File[Config], req daemon.Request) (_ *plan
 		if made != "" {
 			p.keys = append(p.keys, madeKey{iface: w.Interface, path: made, key: key})
 		}
-		in := s.newIface(w, key, &cfg.Site)
+		in := s.newIface(w, key, cfg)
 		if old := s.ifaces[w.Interface]; old != nil {
 			in.dev, in.pending = old.dev, true
 		}
@@ -267,14 +267,14 @@ func (s *Service) interfaceKey(w *Interface) (wireguard.Key, string, error) {
 	return k, "", nil
 }
 
-// newIface is the interface w with key, without a device yet: its pool,
-// the router's addresses and the device settings.
-func (s *Service) newIface(w Interface, key wireguard.Key, site *config.Site) *iface {
-	v4, v6 := w.poolPrefixes(site)
+// newIface is the interface w of cfg with key, without a device yet: its
+// pool, the router's addresses and the device settings.
+func (s *Service) newIface(w Interface, key wireguard.Key, cfg *config.File[Config]) *iface {
+	v4, v6 := w.poolPrefixes(&cfg.Site)
 	pool := append(v4, v6...)
 	router := routerAddrs(pool, w.Address)
 	opts := wireguard.Options{Name: w.Interface, ListenPort: w.ListenPort, PrivateKey: key, MTU: w.MTU,
-		FirewallMark: w.FirewallMark, Userspace: w.Userspace, Log: s.log.With("interface", w.Interface)}
+		FirewallMark: w.FirewallMark, Userspace: w.Userspace, SocketDir: runtimeDir(&cfg.Shared), Log: s.log.With("interface", w.Interface)}
 	for _, a := range router {
 		for _, p := range pool {
 			if p.Contains(a) {
@@ -309,7 +309,7 @@ func (s *Service) commit(p *plan, gen int64) {
 		if why := in.dev.Fallback(); why != "" {
 			s.log.Warn("the kernel has no WireGuard; using the embedded wireguard-go", "interface", in.cfg.Interface, "reason", why)
 		}
-		s.log.Info("interface up", "interface", in.cfg.Interface, "kind", in.dev.Kind(), "listen_port", in.dev.ListenPort(), "public_key", in.dev.PublicKey())
+		s.logUp(in.cfg.Interface, in.dev)
 	}
 	s.ifaces = p.ifaces
 	for _, name := range p.static.dropped {
@@ -322,6 +322,20 @@ func (s *Service) commit(p *plan, gen int64) {
 	select {
 	case s.retick <- struct{}{}:
 	default:
+	}
+}
+
+// logUp says that the interface name is up on dev, and where an
+// embedded device serves its UAPI socket; when wg(8), which looks in
+// /var/run/wireguard only, cannot find it by its name, it says why.
+func (s *Service) logUp(name string, dev device) {
+	attrs := []any{"interface", name, "kind", dev.Kind(), "listen_port", dev.ListenPort(), "public_key", dev.PublicKey()}
+	if sock := dev.Socket(); sock != "" {
+		attrs = append(attrs, "uapi_socket", sock)
+	}
+	s.log.Info("interface up", attrs...)
+	if why := dev.Unlisted(); why != "" {
+		s.log.Info("wg(8) cannot find the interface by its name; see wg show in docs/vpn.md", "interface", name, "uapi_socket", dev.Socket(), "reason", why)
 	}
 }
 

@@ -373,13 +373,22 @@ func (s *Service) Status() any {
 // renews sessions every two minutes while traffic flows).
 const activeWithin = 3 * time.Minute
 
+// runtimeDir is edge-vpn's runtime directory, <admin.socket_dir>/vpn,
+// where embedded devices serve their UAPI sockets: one of this daemon's
+// own, unlike /var/run/wireguard, which every network namespace shares,
+// so that a device name another namespace uses does not stop edge-vpn.
+// admin.socket_dir changes only on restart, and so does this.
+func runtimeDir(sh *config.Shared) string {
+	return filepath.Join(sh.Admin.SocketDir, Section)
+}
+
 // Cleanup removes the interfaces of the config and table inet edge_vpn
 // (edge-vpn -cleanup). The registry stays.
 func Cleanup(ctx context.Context, log *slog.Logger, cfg *config.File[Config]) error {
 	var errs []error
 	if cfg != nil {
 		for _, w := range cfg.Section.WireGuard {
-			if err := wireguard.Remove(w.Interface); err != nil {
+			if err := wireguard.Remove(w.Interface, runtimeDir(&cfg.Shared)); err != nil {
 				errs = append(errs, fmt.Errorf("interface %s: %w", w.Interface, err))
 			} else {
 				log.Info("removed interface", "interface", w.Interface)

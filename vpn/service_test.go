@@ -660,3 +660,93 @@ func mustKey(t *testing.T, s string) wireguard.Key {
 	}
 	return k
 }
+
+// TestLogsNeverExpires: a peer without an expiry is logged as expiring
+// "never", not at the zero time, whether it is added or changed; one
+// with an expiry is logged with it.
+func TestLogsNeverExpires(t *testing.T) {
+	v := startVPN(t, wg0(""))
+	v.add(ctlapi.VPNPeerAdd{Name: "laptop"})
+	off := false
+	if _, err := v.s.updatePeer(context.Background(), ctlapi.VPNPeerUpdate{Name: "laptop", Enabled: &off}, "uid 0"); err != nil {
+		t.Fatal(err)
+	}
+	v.add(ctlapi.VPNPeerAdd{Name: "guest", Expires: "7d"})
+	logs := v.logs.String()
+	if strings.Contains(logs, "0001-01-01") {
+		t.Errorf("the log prints the zero time:\n%s", logs)
+	}
+	if strings.Contains(logs, `renamed_from=""`) {
+		t.Errorf("the log names an empty old name for a peer that was not renamed:\n%s", logs)
+	}
+	for _, want := range []string{
+		`msg="peer added" peer=laptop`,
+		`msg="peer changed" peer=laptop`,
+		`msg="peer added" peer=guest`,
+	} {
+		line := ""
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, want) {
+				line = l
+			}
+		}
+		wantExpires := "expires=never"
+		if strings.Contains(want, "guest") {
+			wantExpires = "expires=" + v.clock.now().Add(7*24*time.Hour).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		}
+		if !strings.Contains(line, wantExpires) {
+			t.Errorf("log line %q lacks %s:\n%s", want, wantExpires, logs)
+		}
+	}
+}
+
+// TestPeerErrorsNameTheFlag: a wrong value of peer add or peer enable is
+// a 400 (404 for an interface) that names the edgectl flag it came from.
+func TestPeerErrorsNameTheFlag(t *testing.T) {
+	v := startVPN(t, wg0("      access: {groups: {kids: [lan]}}\n"))
+	v.add(ctlapi.VPNPeerAdd{Name: "laptop"})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		req  ctlapi.VPNPeerAdd
+		want string
+	}{
+		{ctlapi.VPNPeerAdd{Name: "a", PublicKey: "c2hvcnQ="}, `--pubkey: not a public key: parse key: decodes to 5 bytes, want 32`},
+		{ctlapi.VPNPeerAdd{Name: "a", Group: "kid"}, `--group "kid": unknown group; interface wg0's access.groups has kids`},
+		{ctlapi.VPNPeerAdd{Name: "a", Expires: "7x"}, `--expires: invalid duration "7x"`},
+		{ctlapi.VPNPeerAdd{Name: "a", Interface: "wg9"}, `--interface: no interface "wg9"; vpn.wireguard has wg0`},
+		{ctlapi.VPNPeerAdd{Name: "a", Access: []string{"lan tcp/x"}}, `--access "lan tcp/x": tcp/x: port "x" is not from 1 to 65535`},
+	} {
+		if _, err := v.s.addPeer(ctx, tc.req, "uid 0"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("addPeer(%+v) = %v, want an error with %q", tc.req, err, tc.want)
+		}
+	}
+	on := true
+	if _, err := v.s.updatePeer(ctx, ctlapi.VPNPeerUpdate{Name: "laptop", Enabled: &on, Expires: "soon"}, "uid 0"); err == nil || !strings.Contains(err.Error(), `--expires: invalid duration "soon"`) {
+		t.Errorf("peer enable --expires soon: %v", err)
+	}
+}
+
+// TestRuntimeDir: an embedded device serves its UAPI socket in edge-vpn's
+// runtime directory, <admin.socket_dir>/vpn, not in the /var/run/wireguard
+// every namespace shares; when wg(8) cannot find it there, the log says
+// why and where the socket is.
+func TestRuntimeDir(t *testing.T) {
+	v := startVPN(t, "admin: {socket_dir: /run/edge-test}\n"+wg0("    - {interface: wg1, listen_port: 51821, pool: [\"10.101.0.0/24\"], endpoint: \"x:51821\"}\n"))
+	for _, name := range []string{"wg0", "wg1"} {
+		if got := v.k.device(name).opts.SocketDir; got != "/run/edge-test/vpn" {
+			t.Errorf("%s opened with SocketDir %q, want /run/edge-test/vpn", name, got)
+		}
+	}
+	v.k.unlisted["wg2"] = "not linked as /var/run/wireguard/wg2.sock, where wg(8) looks: another device serves that name"
+	v.mustReload("admin: {socket_dir: /run/edge-test}\n" + wg0("    - {interface: wg2, listen_port: 51822, pool: [\"10.102.0.0/24\"], endpoint: \"x:51822\"}\n"))
+	logs := v.logs.String()
+	if !strings.Contains(logs, `msg="interface up" interface=wg2 kind=userspace listen_port=51822`) || !strings.Contains(logs, "uapi_socket=/run/edge-test/vpn/wg2.sock") {
+		t.Errorf("the log does not name wg2's socket:\n%s", logs)
+	}
+	if !strings.Contains(logs, `msg="wg(8) cannot find the interface by its name; see wg show in docs/vpn.md" interface=wg2 uapi_socket=/run/edge-test/vpn/wg2.sock reason="not linked as /var/run/wireguard/wg2.sock, where wg(8) looks: another device serves that name"`) {
+		t.Errorf("the log does not say why wg(8) cannot see wg2:\n%s", logs)
+	}
+	if strings.Contains(logs, "cannot find the interface by its name; see wg show in docs/vpn.md\" interface=wg0") {
+		t.Errorf("the log says wg(8) cannot see wg0, which it can:\n%s", logs)
+	}
+}

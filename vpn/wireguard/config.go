@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -47,6 +48,15 @@ type Options struct {
 	// Userspace forces the embedded wireguard-go device even where the
 	// kernel has WireGuard.
 	Userspace bool
+	// SocketDir is where an embedded device serves its UAPI socket,
+	// <SocketDir>/<Name>.sock: an absolute path, made 0700 if missing,
+	// which must belong to this process's user and be closed to others'
+	// writes. The device also links /var/run/wireguard/<Name>.sock to it,
+	// where wg(8) looks, while no other device holds that name (see
+	// Device.Unlisted). Empty means /var/run/wireguard itself, which all
+	// network namespaces share: a name in use in one is then taken in
+	// every other.
+	SocketDir string
 	// Log receives the embedded device's own messages, at debug level,
 	// with no attributes added (the caller may add the interface name).
 	// Nil discards them.
@@ -118,6 +128,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.ListenPort < 0 || o.ListenPort > 65535 {
 		return Options{}, fmt.Errorf("%s: listen port %d out of range", o.Name, o.ListenPort)
+	}
+	if o.SocketDir != "" && !filepath.IsAbs(o.SocketDir) {
+		return Options{}, fmt.Errorf("%s: socket directory %q is not an absolute path", o.Name, o.SocketDir)
 	}
 	if o.PrivateKey.IsZero() {
 		return Options{}, fmt.Errorf("%s: private key is not set", o.Name)

@@ -3,14 +3,10 @@ package wireguard
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -18,9 +14,15 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// socketDir is where wireguard-go and wg(8) keep UAPI sockets. It is one
-// directory for all network namespaces.
-const socketDir = "/var/run/wireguard"
+// wgClient reads and configures a WireGuard device: wgctrl for a kernel
+// link, the embedded device itself for wireguard-go (see uapi.go).
+type wgClient interface {
+	Device(name string) (*wgtypes.Device, error)
+	ConfigureDevice(name string, cfg wgtypes.Config) error
+	Close() error
+}
+
+var _ wgClient = (*wgctrl.Client)(nil)
 
 // Device is an open WireGuard interface. Its methods are safe for
 // concurrent use.
@@ -31,7 +33,7 @@ type Device struct {
 	fallback  string
 	userspace bool // Options.Userspace as given to Open
 	adopted   bool // Open found the kernel link instead of creating it
-	client    *wgctrl.Client
+	client    wgClient
 	emb       *embedded // nil for a kernel device
 	pub       Key
 	port      int
@@ -90,13 +92,12 @@ func Open(opts Options) (*Device, error) {
 		return nil, fmt.Errorf("open wireguard %s: %w", name, err)
 	}
 	if d.kind == KindUserspace {
-		d.emb, err = startEmbedded(name, opts.MTU, opts.Log)
+		d.emb, err = startEmbedded(name, opts.MTU, opts.SocketDir, opts.Log)
 		if err != nil {
 			return fail(err)
 		}
-	}
-	d.client, err = wgctrl.New()
-	if err != nil {
+		d.client = d.emb
+	} else if d.client, err = wgctrl.New(); err != nil {
 		return fail(fmt.Errorf("wgctrl: %w", err))
 	}
 	if err := d.apply(opts); err != nil {
@@ -191,7 +192,7 @@ func (d *Device) apply(opts Options) error {
 	d.pub = Key(cur.PublicKey)
 	d.port = cur.ListenPort
 	if opts.ListenPort != 0 && d.port != opts.ListenPort {
-		return fmt.Errorf("listen port is %d after setting %d", d.port, opts.ListenPort)
+		return fmt.Errorf("listen port %d: the device listens on %d instead; is %d in use?", opts.ListenPort, d.port, opts.ListenPort)
 	}
 	return nil
 }
@@ -275,6 +276,25 @@ func (d *Device) Kind() string { return d.kind }
 // Userspace was not set: the kernel lacks WireGuard. It is "" for a kernel
 // device and where Userspace was set.
 func (d *Device) Fallback() string { return d.fallback }
+
+// Socket is the embedded device's UAPI socket, "" for a kernel device.
+func (d *Device) Socket() string {
+	if d.emb == nil {
+		return ""
+	}
+	return d.emb.socket
+}
+
+// Unlisted says in one line why wg(8), which looks for userspace devices
+// in /var/run/wireguard only, cannot find the embedded device there
+// (another device holds the name, or the directory is read-only); "" when
+// it can, and for a kernel device, which wg(8) reads over netlink.
+func (d *Device) Unlisted() string {
+	if d.emb == nil {
+		return ""
+	}
+	return d.emb.unlisted
+}
 
 // Adopted reports whether Open adopted an existing kernel link (one an
 // earlier run left serving) rather than creating the interface.
@@ -444,11 +464,12 @@ func deleteLink(name string, types ...string) error {
 }
 
 // Remove deletes the interface name if it exists (a kernel WireGuard link,
-// or a TUN left by wireguard-go) and a stale UAPI socket
-// /var/run/wireguard/<name>.sock that no process serves. It is meant for
-// cleaning up after a crash; what is absent is not an error. A link of
+// or a TUN left by wireguard-go), the embedded device's UAPI socket in
+// socketDir (as Options.SocketDir) and its link in /var/run/wireguard, or
+// a socket of that name there, when no process serves them. It is meant
+// for cleaning up after a crash; what is absent is not an error. A link of
 // another type is an error and is kept.
-func Remove(name string) error {
+func Remove(name, socketDir string) error {
 	if err := validateName(name); err != nil {
 		return fmt.Errorf("remove wireguard: %w", err)
 	}
@@ -456,44 +477,11 @@ func Remove(name string) error {
 	if err := deleteLink(name, "wireguard", "tuntap"); err != nil {
 		errs = append(errs, err)
 	}
-	if err := removeStaleSocket(socketPath(name)); err != nil {
+	if err := removeSockets(name, socketDir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove wireguard %s: %w", name, err)
-	}
-	return nil
-}
-
-// socketPath returns the UAPI socket path of the interface name.
-func socketPath(name string) string {
-	return socketDir + "/" + name + ".sock"
-}
-
-// removeStaleSocket removes the socket at path unless a process accepts
-// connections on it. The socket directory is shared by all network
-// namespaces, so a served socket may belong to another namespace's device.
-func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("%s is not a socket; not removing it", path)
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return nil
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("check socket %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
 	}
 	return nil
 }

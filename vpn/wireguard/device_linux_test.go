@@ -36,6 +36,8 @@ type helperRequest struct {
 	Opts  Options
 	Peers []Peer
 	Name  string
+	// SocketDir is Remove's.
+	SocketDir string
 }
 
 type helperResponse struct {
@@ -47,6 +49,8 @@ type helperResponse struct {
 	PublicKey Key
 	Changes   Changes
 	Peers     []PeerStatus
+	Socket    string
+	Unlisted  string
 }
 
 // TestHelperProcess is the child process; it does nothing in a normal run.
@@ -98,7 +102,7 @@ func TestHelperProcess(t *testing.T) {
 		case "detach":
 			err = d.Detach()
 		case "remove":
-			err = Remove(req.Name)
+			err = Remove(req.Name, req.SocketDir)
 		default:
 			err = errors.New("unknown op " + req.Op)
 		}
@@ -108,6 +112,7 @@ func TestHelperProcess(t *testing.T) {
 		if d != nil {
 			resp.Kind, resp.Fallback, resp.Adopted = d.Kind(), d.Fallback(), d.Adopted()
 			resp.Port, resp.PublicKey = d.ListenPort(), d.PublicKey()
+			resp.Socket, resp.Unlisted = d.Socket(), d.Unlisted()
 		}
 		if err := enc.Encode(resp); err != nil {
 			return
@@ -335,6 +340,7 @@ func TestUserspaceTunnel(t *testing.T) {
 		PrivateKey: keyA,
 		Addresses:  pfxs("10.98.0.1/24", "fd98::1/64"),
 		Userspace:  true,
+		SocketDir:  socketDirFor(t),
 	}
 	resp := h.mustCall(helperRequest{Op: "open", Opts: opts})
 	if resp.Kind != KindUserspace || resp.Fallback != "" {
@@ -526,7 +532,7 @@ func TestRemove(t *testing.T) {
 
 	// A socket nobody serves is removed; a served one is kept, since it
 	// may belong to a device in another namespace.
-	if err := os.MkdirAll(socketDir, 0o755); err != nil {
+	if err := os.MkdirAll(wgSocketDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	stale, served := "wgstale"+randHex(t), "wgserved"+randHex(t)

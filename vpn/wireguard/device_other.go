@@ -28,6 +28,12 @@ func (d *Device) Kind() string { return "" }
 // Fallback returns "".
 func (d *Device) Fallback() string { return "" }
 
+// Socket returns "".
+func (d *Device) Socket() string { return "" }
+
+// Unlisted returns "".
+func (d *Device) Unlisted() string { return "" }
+
 // Adopted returns false.
 func (d *Device) Adopted() bool { return false }
 
@@ -53,4 +59,4 @@ func (d *Device) Close() error { return errUnsupported }
 func (d *Device) Detach() error { return errUnsupported }
 
 // Remove returns an error: this package supports only Linux.
-func Remove(name string) error { return errUnsupported }
+func Remove(name, socketDir string) error { return errUnsupported }

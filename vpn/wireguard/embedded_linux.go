@@ -5,24 +5,31 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/ipc"
 	"golang.zx2c4.com/wireguard/tun"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// embedded is a wireguard-go device over TUN that serves its UAPI socket
-// in this process, so that wgctrl and wg(8) configure it like any other
+// embedded is a wireguard-go device over TUN. This process configures it
+// directly (Device, ConfigureDevice); it also serves the device's UAPI
+// socket, so that wg(8) and other tools can show and set it like any
 // userspace WireGuard device.
 type embedded struct {
+	name      string
 	dev       *device.Device
 	uapi      net.Listener
 	closeUAPI func() // closes uapi once: a second Close would close a reused descriptor
 	log       atomic.Pointer[slog.Logger]
+	// socket is the UAPI socket's path; wgLink is the link to it in
+	// /var/run/wireguard this device made for wg(8), "" when it made
+	// none, and unlisted says why it made none ("" when the socket is in
+	// /var/run/wireguard itself).
+	socket, wgLink, unlisted string
 
 	mu      sync.Mutex
 	closing bool
@@ -31,34 +38,43 @@ type embedded struct {
 	done    chan struct{}
 }
 
+var _ wgClient = (*embedded)(nil)
+
 // startEmbedded creates the TUN name with mtu, starts a wireguard-go device
-// on it and serves the device's UAPI socket. The link stays down.
-func startEmbedded(name string, mtu int, log *slog.Logger) (*embedded, error) {
+// on it and serves the device's UAPI socket in socketDir (wgSocketDir
+// when empty). The link stays down.
+func startEmbedded(name string, mtu int, socketDir string, log *slog.Logger) (*embedded, error) {
+	dir := socketDir
+	if dir == "" {
+		dir = wgSocketDir
+	}
+	path := filepath.Join(dir, name+".sock")
+	if err := prepareSocketDir(dir, socketDir == ""); err != nil {
+		return nil, fmt.Errorf("UAPI socket %s: %w", path, err)
+	}
 	tdev, err := tun.CreateTUN(name, mtu)
 	if err != nil {
 		return nil, fmt.Errorf("create TUN: %w", err)
 	}
-	e := &embedded{conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
+	e := &embedded{name: name, socket: path, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
 	e.setLog(log)
 	e.dev = device.NewDevice(tdev, conn.NewDefaultBind(), &device.Logger{
 		Verbosef: e.logf(false),
 		Errorf:   e.logf(true),
 	})
 
-	f, err := ipc.UAPIOpen(name)
+	e.uapi, err = listenUAPI(path)
 	if err != nil {
 		e.dev.Close()
-		return nil, fmt.Errorf("open UAPI socket %s: %w", socketPath(name), err)
+		return nil, fmt.Errorf("UAPI socket %s: %w", path, err)
 	}
-	e.uapi, err = ipc.UAPIListen(name, f)
-	// UAPIListen works on a duplicate of f's descriptor.
-	f.Close()
-	if err != nil {
-		e.dev.Close()
-		os.Remove(socketPath(name))
-		return nil, fmt.Errorf("listen on UAPI socket %s: %w", socketPath(name), err)
+	e.closeUAPI = sync.OnceFunc(func() {
+		e.uapi.Close() // removes the socket
+		e.unlinkWG()
+	})
+	if socketDir != "" {
+		e.linkWG()
 	}
-	e.closeUAPI = sync.OnceFunc(func() { e.uapi.Close() })
 
 	e.wg.Add(1)
 	go e.serve()
@@ -73,6 +89,24 @@ func startEmbedded(name string, mtu int, log *slog.Logger) (*embedded, error) {
 	}()
 	return e, nil
 }
+
+// Device implements wgClient: the device's configuration, read in this
+// process.
+func (e *embedded) Device(name string) (*wgtypes.Device, error) {
+	text, err := e.dev.IpcGet()
+	if err != nil {
+		return nil, err
+	}
+	return uapiDevice(name, text)
+}
+
+// ConfigureDevice implements wgClient: cfg applied in this process.
+func (e *embedded) ConfigureDevice(name string, cfg wgtypes.Config) error {
+	return e.dev.IpcSet(uapiSet(cfg))
+}
+
+// Close implements wgClient; the device itself is closed by close.
+func (e *embedded) Close() error { return nil }
 
 // serve accepts UAPI connections until the listener fails or is closed.
 func (e *embedded) serve() {
