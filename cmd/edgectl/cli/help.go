@@ -48,7 +48,7 @@ var subcommands = map[string][]subcommand{
 				{"--expires DURATION", "how long the peer may connect, such as 30d"},
 				{"--interface IF", "the WireGuard interface (default: the first)"},
 				{"--group GROUP", "the access group from the config"},
-				{"--access NET", "limit where the peer may go: a network name or prefix (repeatable)"},
+				{"--access \"DEST [SERVICE...]\"", "limit where the peer may go: a network name, prefix or address, and optionally services such as tcp/443, udp/53 or icmp (repeatable)"},
 			}, qrFlags...)},
 		{name: "ls", aliases: []string{"list"}, summary: "list the peers with their state, last handshake and transfer"},
 		{name: "show", args: "NAME", summary: "show one peer"},

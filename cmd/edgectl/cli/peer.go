@@ -82,7 +82,7 @@ func (e *env) peerAdd(args []string) int {
 	fs.StringVar(&req.Interface, "interface", "", "the WireGuard interface (default the first)")
 	fs.StringVar(&req.Group, "group", "", "the access group")
 	var access listFlag
-	fs.Var(&access, "access", "limit where the peer may go (network or prefix; repeatable)")
+	fs.Var(&access, "access", "limit where the peer may go (a destination and optional services; repeatable)")
 	qr := fs.Bool("qr", false, "print the config as a QR code")
 	png := fs.String("qr-png", "", "write the config as a QR code PNG to FILE")
 	pos, err := parseInterleaved(fs, args)
@@ -258,7 +258,7 @@ func (e *env) peerShow(name string) int {
 	line("state", p.State+map[bool]string{true: " (" + p.Disabled + ")"}[p.Disabled != ""])
 	line("tunnel", map[bool]string{true: "full", false: "split"}[p.FullTunnel])
 	line("preshared key", yesNo(p.PresharedKey))
-	line("access", dash(strings.Join(p.Access, ", ")))
+	line("access", dash(strings.Join(p.Access, "; ")))
 	line("group", dash(p.Group))
 	line("expires", dash(strings.TrimPrefix(expiresNote(p.Expires), ", expires ")))
 	line("handshake", handshakeAge(p.LastHandshake))
