@@ -561,3 +561,62 @@ func TestFirewallBlocklist(t *testing.T) {
 		t.Errorf("unlisted outside-de to ssh = %q", got)
 	}
 }
+
+// TestFirewallIntraZone: lan hosts on br-lan reach each other through the
+// router's bridge, with br_netfilter passing bridged traffic to the
+// router's forward chain (bridge-nf-call-iptables=1, as on any host with
+// Docker) and without it. The sysctl is per network namespace (Linux
+// 5.3 and later): it is set in the lab's router only.
+//
+//	host11 192.168.1.11 --lan-host11--+
+//	                                  br-lan (router) edge-firewall
+//	nas    192.168.1.10 :80 --lan-nas-+
+func TestFirewallIntraZone(t *testing.T) {
+	f := newFWLab(t, "")
+	setBridgeNF := func(on bool) {
+		t.Helper()
+		v := "0"
+		if on {
+			v = "1"
+		}
+		for _, key := range []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"} {
+			f.mustRun(lab.NodeRouter, "sysctl", "-q", "-w", key+"="+v)
+			if got := strings.TrimSpace(f.mustRun(lab.NodeRouter, "sysctl", "-n", key)); got != v {
+				t.Fatalf("%s in the router = %s, want %s", key, got, v)
+			}
+		}
+	}
+	f.serve(lab.NodeNAS, "-tcp", ":80")
+	nas4, nas6 := lab.NASAddr4+":80", "["+lab.NASAddr6+"]:80"
+	reach := func(what string, want bool) {
+		t.Helper()
+		for _, addr := range []string{nas4, nas6} {
+			got := f.dial(lab.NodeHost11, addr)
+			if ok := strings.HasPrefix(got, "from="); ok != want {
+				t.Errorf("%s: host11 to the nas at %s = %q, want it through: %v", what, addr, got, want)
+			}
+		}
+	}
+
+	// The lan zone's input is accept, so its intra-zone policy defaults
+	// to accept.
+	setBridgeNF(true)
+	f.start()
+	reach("bridge-nf-call-iptables=1, intra default", true)
+	setBridgeNF(false)
+	reach("bridge-nf-call-iptables=0, intra default", true)
+
+	// intra: drop isolates the lan's hosts from each other, where bridged
+	// traffic passes through netfilter at all.
+	cfg, _ := os.ReadFile(f.cfg)
+	os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "      input: accept\n", "      input: accept\n      intra: drop\n", 1)), 0o644)
+	f.mustEdgectl("fw", "apply")
+	setBridgeNF(true)
+	reach("bridge-nf-call-iptables=1, intra: drop", false)
+	// The router itself stays reachable, and the internet too.
+	if got := f.dial(lab.NodeHost11, lab.RouterLANAddr4+":22"); got != "refused" && !strings.HasPrefix(got, "from=") {
+		t.Errorf("intra: drop: host11 to the router = %q, want an answer", got)
+	}
+	setBridgeNF(false)
+	reach("bridge-nf-call-iptables=0, intra: drop (bridged traffic bypasses netfilter)", true)
+}

@@ -273,3 +273,76 @@ func TestMeterIdle(t *testing.T) {
 		}
 	}
 }
+
+// chainRules is the dump of one chain's rules, one per line.
+func chainRules(rs *ruleset.Ruleset, chain string) []string {
+	var out []string
+	for _, c := range rs.Chains {
+		if c.Name != chain {
+			continue
+		}
+		for _, r := range c.Rules {
+			line := "[" + r.ID + "]"
+			for _, m := range r.Matches {
+				line += " " + matchText(m)
+			}
+			out = append(out, line+stmtText(r))
+		}
+	}
+	return out
+}
+
+// TestIntraZone: traffic from a zone back into it (two ports of the lan
+// bridge under br_netfilter) gets the zone's intra policy, by default
+// accept for a zone whose input is accept and else the forward policy,
+// which the chain's last rule already applies.
+func TestIntraZone(t *testing.T) {
+	tests := []struct {
+		name, zones, chain string
+		want               []string
+	}{
+		{"trusted zone accepts by default",
+			"    lan: {interfaces: [lan], networks: [lan], input: accept, forward_to: [wan]}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: intra] oifname "br-lan" counter accept`,
+				`[zone lan forward: to wan] oifname "eth0" counter accept`,
+				`[zone lan forward: drop] counter drop`}},
+		{"other zones get their forward policy",
+			"    lan: {interfaces: [lan], networks: [lan], forward_to: [wan]}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: to wan] oifname "eth0" counter accept`,
+				`[zone lan forward: drop] counter drop`}},
+		{"reject, logged",
+			"    lan: {interfaces: [lan], input: accept, forward: accept, intra: reject, log_drops: true}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: intra: log] oifname "br-lan" limit rate 10/minute burst 5 packets counter log prefix "edge reject lan intra: " level info`,
+				`[zone lan forward: intra] oifname "br-lan" counter reject`,
+				`[zone lan forward: accept] counter accept`}},
+		{"forward accept, intra drop",
+			"    lan: {interfaces: [lan], forward: accept, intra: drop}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: intra] oifname "br-lan" counter drop`,
+				`[zone lan forward: accept] counter accept`}},
+		{"intra as the forward policy needs no rule",
+			"    lan: {interfaces: [lan], input: accept, forward: accept}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: accept] counter accept`}},
+		{"a zone of networks",
+			"    vpn6: {networks: [vpn6], input: accept}\n", "forward_vpn6", []string{
+				`[zone vpn6 forward: ct dnat] ct status dnat counter accept`,
+				`[zone vpn6 forward: intra] ip6 daddr fd00:100::/64 counter accept`,
+				`[zone vpn6 forward: drop] counter drop`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := parseSection(t, "  zones:\n    wan: {interfaces: [wan]}\n"+tc.zones)
+			rs, err := Compile(f, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, chainRules(rs, tc.chain)); diff != "" {
+				t.Errorf("chain %s (-want +got):\n%s", tc.chain, diff)
+			}
+		})
+	}
+}

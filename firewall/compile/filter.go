@@ -243,6 +243,7 @@ func (c *compiler) zoneChains() {
 		// Port forwards, 1:1 NAT and edge-lb's fast path decided their
 		// DNAT already; the zone's own rules (a blocklist) came first.
 		one(fwd, "zone "+name+" forward: ct dnat", accept(ruleset.Match{Kind: ruleset.CtStatus, Values: []string{"dnat"}}))
+		c.intra(fwd, name, z)
 		for _, p := range c.matrixFrom(name) {
 			to := c.zones[p.To]
 			if to == nil {
@@ -260,6 +261,33 @@ func (c *compiler) zoneChains() {
 			c.zoneEnd(out, "zone "+name+" output", name+" output", z.Output, z.LogDrops)
 		}
 	}
+}
+
+// intra decides traffic from the zone back into it (two lan interfaces,
+// or two ports of the lan bridge once br_netfilter hands bridged frames
+// to the forward hook) by the zone's intra policy. When that is the
+// zone's forward policy, the chain's last rule decides it the same way
+// and no rule is needed.
+func (c *compiler) intra(fwd *ruleset.Chain, name string, z fwconfig.Zone) {
+	a := z.IntraPolicy()
+	if a == z.Forward {
+		return
+	}
+	id := "zone " + name + " forward: intra"
+	g := &group{base: id}
+	g.add(fwd, "", expand(c.zones[name].dst()), func(v variant) *ruleset.Rule {
+		return &ruleset.Rule{Matches: v.matches, Counter: true, Verdict: verdict(a)}
+	})
+	if a != fwconfig.Accept && z.LogDrops {
+		lg := &group{base: id + ": log"}
+		for _, it := range g.items {
+			lr := c.logRule(string(a) + " " + name + " intra")
+			lr.Matches = slices.Clone(it.rule.Matches)
+			lg.items = append(lg.items, item{chain: fwd, tokens: it.tokens, rule: lr})
+		}
+		lg.emit()
+	}
+	g.emit()
 }
 
 // matrixFrom lists the forwarding matrix entries from a zone: its

@@ -161,6 +161,10 @@ func TestErrors(t *testing.T) {
 			`edge.yaml:10:43: firewall.zones.lan.forward_to[0]: unknown zone "wna" (did you mean "wan"?); firewall.zones has "lan", "wan"`}},
 		{"policy twice", zones[:len(zones)-2] + ", forward_to: [wan]}\n  policies:\n    - {from: lan, to: wan, action: drop}\n", []string{
 			`edge.yaml:12:7: firewall.policies[0]: forwarding from lan to wan is already set by firewall.zones.lan.forward_to[0]`}},
+		{"policy to the same zone", "  zones:\n    wan: {interfaces: [wan]}\n    lan: {interfaces: [lan], forward_to: [wan, lan], intra: allow}\n  policies:\n    - {from: wan, to: wan, action: drop}\n", []string{
+			`edge.yaml:10:61: firewall.zones.lan.intra: unknown action "allow"; use accept, drop or reject`,
+			`edge.yaml:10:48: firewall.zones.lan.forward_to[1]: forwarding from zone lan to itself is firewall.zones.lan.intra (accept, drop or reject), not a policy`,
+			`edge.yaml:12:7: firewall.policies[0]: forwarding from zone wan to itself is firewall.zones.wan.intra`}},
 		{"policy zones", zones + "  policies:\n    - {from: any, to: dmz}\n    - {from: lan}\n", []string{
 			`firewall.policies[0].from: "any" is not allowed here; name a zone: "lan", "wan"`,
 			`firewall.policies[0].to: unknown zone "dmz"`,

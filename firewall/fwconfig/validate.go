@@ -152,6 +152,9 @@ func (c *Config) validateZones(v *config.Checker, site *config.Site) {
 		checkAction(v.Key("input"), z.Input)
 		checkAction(v.Key("forward"), z.Forward)
 		checkAction(v.Key("output"), z.Output)
+		if z.Intra != "" {
+			checkAction(v.Key("intra"), z.Intra)
+		}
 		dup := repeats(z.Services)
 		for i, s := range z.Services {
 			sv := v.Key("services").Index(i)
@@ -215,6 +218,10 @@ func (c *Config) validateServices(v *config.Checker) {
 func (c *Config) validatePolicies(v *config.Checker) {
 	seen := map[[2]string]string{}
 	add := func(pv *config.Checker, from, to, place string) {
+		if from == to {
+			pv.Errorf("forwarding from zone %s to itself is firewall.zones.%s.intra (accept, drop or reject), not a policy", from, from)
+			return
+		}
 		k := [2]string{from, to}
 		if prev, dup := seen[k]; dup {
 			pv.Errorf("forwarding from %s to %s is already set by %s", from, to, prev)
