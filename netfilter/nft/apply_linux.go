@@ -639,6 +639,9 @@ func verdictExpr(r *ruleset.Rule, family string) expr.Any {
 	case ruleset.Goto:
 		return &expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Target}
 	}
+	if r.RejectWith == ruleset.RejectTCPReset {
+		return &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
+	}
 	// reject: ICMP port unreachable of the rule's family, as nft picks it.
 	switch family {
 	case "ipv4":

@@ -166,6 +166,9 @@ func representative() *ruleset.Ruleset {
 				{ID: "input: reject v4", Matches: []ruleset.Match{addr(ruleset.SAddr, ruleset.IP, false, "192.168.1.0/24")}, Verdict: ruleset.Reject},
 				{ID: "input: reject v6", Matches: []ruleset.Match{values(ruleset.ICMPv6Type, false, "echo-request")}, Verdict: ruleset.Reject},
 				{ID: "input: reject nfproto", Matches: []ruleset.Match{values(ruleset.NFProto, false, "ipv4")}, Verdict: ruleset.Reject},
+				{ID: "input: reject tcp", Matches: []ruleset.Match{protos(false, "tcp")}, Counter: true, Verdict: ruleset.Reject, RejectWith: ruleset.RejectTCPReset},
+				{ID: "input: reject tcp port", Matches: []ruleset.Match{ports(ruleset.DPort, "tcp", false, port(113))}, Verdict: ruleset.Reject, RejectWith: ruleset.RejectTCPReset},
+				{ID: "input: reject tcp v6", Matches: []ruleset.Match{addr(ruleset.SAddr, ruleset.IP6, false, "2001:db8::/32"), protos(false, "tcp")}, Verdict: ruleset.Reject, RejectWith: ruleset.RejectTCPReset},
 				{ID: "input: reject", Counter: true, Verdict: ruleset.Reject},
 			}},
 			{Name: "wan_in", Rules: []*ruleset.Rule{

@@ -169,6 +169,13 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 			if rule.Verdict == ruleset.Jump || rule.Verdict == ruleset.Goto {
 				rule.Target = "sub"
 			}
+			if rule.Verdict == ruleset.Reject && rng.IntN(2) == 0 {
+				// A TCP reset needs tcp: often add it, last.
+				rule.RejectWith = ruleset.RejectTCPReset
+				if rng.IntN(3) > 0 {
+					rule.Matches = append(rule.Matches, protos(false, "tcp"))
+				}
+			}
 		}
 		if rule.NAT != nil && rng.IntN(2) == 0 {
 			// Ports need a transport match first.

@@ -174,7 +174,24 @@ type Rule struct {
 	Verdict Verdict
 	// Target is the chain of a jump or goto.
 	Target string
+	// RejectWith is how a reject answers (the zero value: ICMP port
+	// unreachable).
+	RejectWith RejectKind
 }
+
+// RejectKind is how a reject answers the packet it refuses.
+type RejectKind string
+
+// Reject kinds.
+const (
+	// RejectICMP answers with an ICMP port unreachable, or ICMPv6 for
+	// IPv6: of the rule's family when the rule has one, else of the
+	// packet's (nft's icmpx).
+	RejectICMP RejectKind = ""
+	// RejectTCPReset answers with a TCP reset, as a closed port does. It
+	// needs a rule limited to tcp (meta l4proto tcp, tcp dport ...).
+	RejectTCPReset RejectKind = "tcp reset"
+)
 
 // MatchKind says what a Match compares.
 type MatchKind string
