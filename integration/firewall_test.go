@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/homeedge/edge/integration/lab"
 	"github.com/homeedge/edge/internal/nettest"
 	"github.com/homeedge/edge/internal/textdiff"
@@ -619,4 +621,34 @@ func TestFirewallIntraZone(t *testing.T) {
 	}
 	setBridgeNF(false)
 	reach("bridge-nf-call-iptables=0, intra: drop (bridged traffic bypasses netfilter)", true)
+}
+
+// TestFirewallReject: a zone whose input is reject answers TCP with a
+// reset, as a closed port does (nmap: closed), and other protocols with
+// ICMP or ICMPv6 port unreachable, over IPv4 and IPv6; a dropped port
+// stays silent (nmap: filtered).
+func TestFirewallReject(t *testing.T) {
+	f := newFWLab(t, "")
+	cfg, _ := os.ReadFile(f.cfg)
+	os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "      log_drops: true\n", "      log_drops: true\n      input: reject\n", 1)), 0o644)
+	f.serve(lab.NodeRouter, "-tcp", ":22")
+	f.start()
+	states := func(args ...string) map[string]string {
+		t.Helper()
+		out := f.mustRun(lab.NodeOutsideDE, append([]string{"nmap", "-n", "-Pn", "--max-retries", "2", "-oG", "-"}, args...)...)
+		got := map[string]string{}
+		for _, m := range regexp.MustCompile(`(\d+)/(open|closed|filtered|open\|filtered)/(tcp|udp)`).FindAllStringSubmatch(out, -1) {
+			got[m[1]+"/"+m[3]] = m[2]
+		}
+		return got
+	}
+	want := map[string]string{"22/tcp": "open", "23/tcp": "filtered", "81/tcp": "closed"}
+	for _, target := range [][]string{{lab.RouterWANAddr4}, {"-6", lab.RouterWANAddr6}} {
+		if got := states(append([]string{"-sS", "-p", "22,23,81"}, target...)...); !cmp.Equal(got, want) {
+			t.Errorf("nmap -sS %v from outside-de = %v, want %v (a reset for 81, nothing for the dropped 23)", target, got, want)
+		}
+		if got := states(append([]string{"-sU", "-p", "5353"}, target...)...); got["5353/udp"] != "closed" {
+			t.Errorf("nmap -sU %v from outside-de = %v, want 5353/udp closed (ICMP port unreachable)", target, got)
+		}
+	}
 }

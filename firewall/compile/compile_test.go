@@ -214,7 +214,7 @@ func TestIDsNameTheirOrigin(t *testing.T) {
 	for _, p := range f.Section.PortForwards {
 		origins = append(origins, "port forward "+p.Name, "hairpin "+p.Name)
 	}
-	origins = append(origins, ": ct ", ": loopback", ": icmp", ": ban", ": offload", ": syn flood", ": limit ",
+	origins = append(origins, RejectChain+": ", ": ct ", ": loopback", ": icmp", ": ban", ": offload", ": syn flood", ": limit ",
 		": masquerade ", ": snat ", ": one-to-one ", "input: drop", "forward: drop", "output: accept")
 	for _, c := range rs.Chains {
 		for _, r := range c.Rules {
@@ -316,7 +316,7 @@ func TestIntraZone(t *testing.T) {
 			"    lan: {interfaces: [lan], input: accept, forward: accept, intra: reject, log_drops: true}\n", "forward_lan", []string{
 				`[zone lan forward: ct dnat] ct status dnat counter accept`,
 				`[zone lan forward: intra: log] oifname "br-lan" limit rate 10/minute burst 5 packets counter log prefix "edge reject lan intra: " level info`,
-				`[zone lan forward: intra] oifname "br-lan" counter reject`,
+				`[zone lan forward: intra] oifname "br-lan" counter jump handle_reject`,
 				`[zone lan forward: accept] counter accept`}},
 		{"forward accept, intra drop",
 			"    lan: {interfaces: [lan], forward: accept, intra: drop}\n", "forward_lan", []string{
@@ -344,5 +344,52 @@ func TestIntraZone(t *testing.T) {
 				t.Errorf("chain %s (-want +got):\n%s", tc.chain, diff)
 			}
 		})
+	}
+}
+
+// TestReject: whatever rejects (a zone's policy, a rule, a policy of the
+// matrix, the defaults) answers TCP with a reset and the rest with ICMP
+// port unreachable, through RejectChain; a config without rejects has no
+// such chain.
+func TestReject(t *testing.T) {
+	f := parseSection(t, `  defaults: {input: reject}
+  zones:
+    wan: {interfaces: [wan], input: reject}
+    lan: {interfaces: [lan], networks: [lan], input: accept}
+  policies:
+    - {from: lan, to: wan, action: reject}
+  rules:
+    - {name: no-smtp, from: lan, to: wan, proto: tcp, ports: [25], action: reject}
+`)
+	rs, err := Compile(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rejects []string
+	for _, c := range rs.Chains {
+		for _, r := range c.Rules {
+			if r.Verdict == ruleset.Reject || r.Target == RejectChain {
+				rejects = append(rejects, c.Name+": "+chainRules(&ruleset.Ruleset{Chains: []*ruleset.Chain{{Name: c.Name, Rules: []*ruleset.Rule{r}}}}, c.Name)[0])
+			}
+		}
+	}
+	want := []string{
+		`input: [input: reject] counter jump handle_reject`,
+		`forward_lan: [rule no-smtp] oifname "eth0" tcp dport 25 counter jump handle_reject`,
+		`forward_lan: [zone lan forward: to wan] oifname "eth0" counter jump handle_reject`,
+		`input_wan: [zone wan input: reject] counter jump handle_reject`,
+		`handle_reject: [handle_reject: tcp reset] meta l4proto tcp counter reject with tcp reset`,
+		`handle_reject: [handle_reject: port unreachable] counter reject`,
+	}
+	if diff := cmp.Diff(want, rejects); diff != "" {
+		t.Errorf("rejecting rules (-want +got):\n%s", diff)
+	}
+
+	f = parseSection(t, "  zones:\n    wan: {interfaces: [wan]}\n")
+	if rs, err = Compile(f, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.Chains[len(rs.Chains)-1].Name; got == RejectChain {
+		t.Errorf("a config without rejects has chain %s", RejectChain)
 	}
 }

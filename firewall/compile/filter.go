@@ -55,6 +55,7 @@ func (c *compiler) filter() {
 	}
 	c.zoneChains()
 	c.dispatch()
+	c.rejectChain()
 }
 
 func basePolicy(a fwconfig.Action) ruleset.Verdict {
@@ -64,14 +65,39 @@ func basePolicy(a fwconfig.Action) ruleset.Verdict {
 	return ruleset.Drop
 }
 
-func verdict(a fwconfig.Action) ruleset.Verdict {
+// decide ends r with action a: accept, drop, or for reject a jump to
+// RejectChain, which answers the way a closed port does.
+func (c *compiler) decide(r *ruleset.Rule, a fwconfig.Action) *ruleset.Rule {
 	switch a {
 	case fwconfig.Accept:
-		return ruleset.Accept
+		r.Verdict = ruleset.Accept
 	case fwconfig.Reject:
-		return ruleset.Reject
+		c.rejects = true
+		r.Verdict, r.Target = ruleset.Jump, RejectChain
+	default:
+		r.Verdict = ruleset.Drop
 	}
-	return ruleset.Drop
+	return r
+}
+
+// RejectChain is the chain every reject jumps to (fw4's handle_reject):
+// TCP gets a reset, as from a closed port, which clients take for "no
+// such service" at once; everything else an ICMP or ICMPv6 port
+// unreachable (nft's icmpx, by the packet's family). A reject with ICMP
+// for TCP too would look filtered to a scanner and, to some stacks, like
+// a path problem worth retrying.
+const RejectChain = "handle_reject"
+
+// rejectChain adds RejectChain when a rule jumps to it.
+func (c *compiler) rejectChain() {
+	if !c.rejects {
+		return
+	}
+	ch := &ruleset.Chain{Name: RejectChain}
+	one(ch, RejectChain+": tcp reset", &ruleset.Rule{Matches: []ruleset.Match{{Kind: ruleset.L4Proto, Protos: []string{"tcp"}}},
+		Counter: true, Verdict: ruleset.Reject, RejectWith: ruleset.RejectTCPReset})
+	one(ch, RejectChain+": port unreachable", &ruleset.Rule{Counter: true, Verdict: ruleset.Reject})
+	c.rs.Chains = append(c.rs.Chains, ch)
 }
 
 // one appends a rule that needs no variants.
@@ -250,9 +276,8 @@ func (c *compiler) zoneChains() {
 				continue
 			}
 			g := &group{base: "zone " + name + " forward: to " + p.To}
-			act := verdict(p.Action)
 			g.add(fwd, "", expand(to.dst()), func(v variant) *ruleset.Rule {
-				return &ruleset.Rule{Matches: v.matches, Counter: true, Verdict: act}
+				return c.decide(&ruleset.Rule{Matches: v.matches, Counter: true}, p.Action)
 			})
 			g.emit()
 		}
@@ -276,7 +301,7 @@ func (c *compiler) intra(fwd *ruleset.Chain, name string, z fwconfig.Zone) {
 	id := "zone " + name + " forward: intra"
 	g := &group{base: id}
 	g.add(fwd, "", expand(c.zones[name].dst()), func(v variant) *ruleset.Rule {
-		return &ruleset.Rule{Matches: v.matches, Counter: true, Verdict: verdict(a)}
+		return c.decide(&ruleset.Rule{Matches: v.matches, Counter: true}, a)
 	})
 	if a != fwconfig.Accept && z.LogDrops {
 		lg := &group{base: id + ": log"}
@@ -311,7 +336,7 @@ func (c *compiler) zoneEnd(ch *ruleset.Chain, id, what string, a fwconfig.Action
 	if a != fwconfig.Accept && logDrops {
 		one(ch, id+": log", c.logRule(string(a)+" "+what))
 	}
-	one(ch, id+": "+string(a), &ruleset.Rule{Counter: true, Verdict: verdict(a)})
+	one(ch, id+": "+string(a), c.decide(&ruleset.Rule{Counter: true}, a))
 }
 
 // logRule logs with the config's rate, to the kernel log at the config's
@@ -383,5 +408,5 @@ func (c *compiler) baseEnd(ch *ruleset.Chain, a fwconfig.Action, logDrops bool) 
 	if a != fwconfig.Accept && logDrops {
 		one(ch, ch.Name+": log", c.logRule(string(a)+" "+ch.Name))
 	}
-	one(ch, ch.Name+": "+string(a), &ruleset.Rule{Counter: true, Verdict: verdict(a)})
+	one(ch, ch.Name+": "+string(a), c.decide(&ruleset.Rule{Counter: true}, a))
 }
