@@ -165,6 +165,9 @@ type lowerCtx struct {
 	pendNF, pendL4 int
 	// l4At is the index of the statement that established l4.
 	l4At int
+	// l4Pinned says a match relies on the explicit meta l4proto at
+	// pendL4 being listed (ct original proto-dst): nothing may fold it.
+	l4Pinned bool
 	// nfSet and l4Set are the values of an earlier set-valued meta
 	// nfproto / meta l4proto match. nft's parser takes the last value
 	// of such a set as the rule's protocol, and then refuses a later

@@ -283,6 +283,18 @@ func TestCheck(t *testing.T) {
 			rule(r).Matches = []ruleset.Match{values(ruleset.NFProto, false, "ipv4"), ports(ruleset.DPort, "tcp", false, port(22))}
 			rule(r).Verdict, rule(r).RejectWith = ruleset.Reject, ruleset.RejectTCPReset
 		}, `reject with tcp reset right after a lone meta nfproto`},
+		{"ct original without a transport", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{{Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(8080)}}}
+		}, `match 1 (ctoriginaldport): ct original proto-dst needs a match on tcp or udp first`},
+		{"ct original of several ports", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp"), {Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(80), port(8080)}}}
+		}, `match 2 (ctoriginaldport): 2 port ranges; ct original proto-dst takes one port or range`},
+		{"ct original after a protocol set", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp", "udp"), {Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(80)}}}
+		}, `ct original proto-dst after a match on several protocols`},
+		{"port that would fold the l4proto ct original needs", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp"), {Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(8080)}}, ports(ruleset.DPort, "tcp", false, port(80))}
+		}, `match 3 (dport): tcp port after a ct original proto-dst that relies on the meta l4proto before it`},
 		{"reset without reject", func(r *ruleset.Ruleset) {
 			rule(r).Matches = []ruleset.Match{protos(false, "tcp")}
 			rule(r).RejectWith = ruleset.RejectTCPReset

@@ -217,6 +217,11 @@ const (
 	CtState MatchKind = "ctstate"
 	// CtStatus compares conntrack status bits (Values: dnat, snat).
 	CtStatus MatchKind = "ctstatus"
+	// CtOriginalDPort compares the destination port the connection was
+	// opened to, before any DNAT rewrote it (ct original proto-dst), with
+	// Ports: one port or range. An earlier match must limit the rule to
+	// tcp or udp.
+	CtOriginalDPort MatchKind = "ctoriginaldport"
 	// FibDAddrLocal matches packets to one of the host's own addresses.
 	FibDAddrLocal MatchKind = "fibdaddrlocal"
 	// ICMPType and ICMPv6Type compare ICMP types (Values, by nft's names:
