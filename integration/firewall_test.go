@@ -652,3 +652,45 @@ func TestFirewallReject(t *testing.T) {
 		}
 	}
 }
+
+// TestFirewallForwardLimit: a per-source limit on a port forward applies
+// in the forward path, where the DNATed traffic flows: from one source,
+// ten new connections to the forward pass within the window and the
+// eleventh is dropped, while another source is untouched. A limit on the
+// forwarded port as a service of the router, which could never apply,
+// is refused naming its key.
+func TestFirewallForwardLimit(t *testing.T) {
+	f := newFWLab(t, "")
+	limit := func(line string) {
+		t.Helper()
+		f.writeConfig("")
+		cfg, _ := os.ReadFile(f.cfg)
+		os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "      - {service: ssh, rate: 10/minute, burst: 10}\n",
+			"      - {service: ssh, rate: 10/minute, burst: 10}\n      - "+line+"\n", 1)), 0o644)
+	}
+	limit("{name: web, service: 8080/tcp, rate: 10/minute, burst: 10}")
+	out, err := f.l.Run(context.Background(), lab.NodeRouter, bin("edge-firewall"), "-check", "-config", f.cfg)
+	if err == nil || !strings.Contains(string(out), "firewall.limits.per_source[1].service: 8080/tcp from zone wan is forwarded to 192.168.1.10 by firewall.port_forwards[0] (web)") {
+		t.Errorf("-check of a limit on the forwarded port as a service: %v\n%s\nwant it refused, naming the key", err, out)
+	}
+
+	limit("{port_forward: web, rate: 10/minute, burst: 10}")
+	f.serve(lab.NodeNAS, "-tcp", ":80")
+	f.start()
+	out2 := f.mustRun(lab.NodeRoadwarrior, bin("edge-probe"), "burst", "-n", "11", "-timeout", "1s", lab.RouterWANAddr4+":8080")
+	if !strings.Contains(out2, "ok=10 timeout=1 ") || !strings.Contains(out2, "\n11 timeout\n") {
+		t.Errorf("11 connections to the forward from roadwarrior:\n%s\nwant the first 10 through and the 11th dropped", out2)
+	}
+	want := "from=" + lab.OutsideDEAddr4 + " to=" + lab.NASAddr4 + ":80"
+	if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":8080"); got != want {
+		t.Errorf("another source through the forward = %q, want %q", got, want)
+	}
+	// The router's own ssh keeps its own limit, untouched by the forward's.
+	if got := f.dial(lab.NodeRoadwarrior, lab.RouterWANAddr4+":22"); got != "refused" && !strings.HasPrefix(got, "from=") {
+		t.Errorf("roadwarrior to the router's ssh after the forward's limit = %q, want an answer", got)
+	}
+	metrics := f.mustRun(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
+	if !regexp.MustCompile(`edge_firewall_rule_packets_total\{chain="forward",rule="forward: limit web"\} [1-9]`).MatchString(metrics) {
+		t.Errorf("the forward's limit rule counted nothing")
+	}
+}

@@ -94,6 +94,11 @@ func TestCompileErrors(t *testing.T) {
 			want:    []string{"firewall.nat.one_to_one[0].zone: zone vpn6 has no interfaces and no IPv4 networks"},
 		},
 		{
+			name:    "limit on a port forward from zones without its family",
+			section: zones + "  port_forwards:\n    - {name: web, port: 80, to: 192.168.1.10}\n  limits:\n    per_source:\n      - {port_forward: web, rate: 1/second, zones: [vpn6]}\n",
+			want:    []string{"edge.yaml:16:52: firewall.limits.per_source[0].zones: no zone of vpn6 has interfaces or IPv4 networks; the port forward web goes to 192.168.1.10"},
+		},
+		{
 			name:    "rule to a zone of the other family",
 			section: zones + "  rules:\n    - {name: x, from: lan, to: vpn6, destination: [192.0.2.0/24], action: accept}\n",
 			want:    []string{`edge.yaml:13:7: firewall.rules[0]: rule "x" can match no packet`},

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -198,6 +199,10 @@ func limit(r fwconfig.Rate, burst uint32, over bool) *ruleset.Limit {
 func (c *compiler) meters() {
 	for i := range c.cfg.Limits.PerSource {
 		l := &c.cfg.Limits.PerSource[i]
+		if l.PortForward != "" {
+			c.forwardMeter(i, l)
+			continue
+		}
 		svc, err := c.cfg.Service(l.Service)
 		if err != nil {
 			c.errorf(pathf("limits.per_source[%d].service", i), "%v", err)
@@ -220,6 +225,54 @@ func (c *compiler) meters() {
 		})
 		g.emit()
 	}
+}
+
+// forwardMeter limits new connections per source to a port forward. Its
+// traffic never reaches the input chain: DNAT sent it to the host, so
+// the limit is in the forward chain, before the zones', and tells the
+// forward's connections by what DNAT cannot change: the port they were
+// opened to (ct original proto-dst), the host the forward rewrote them
+// to, and that a DNAT did it.
+func (c *compiler) forwardMeter(i int, l *fwconfig.SourceLimit) {
+	path := pathf("limits.per_source[%d]", i)
+	fi, ok := c.cfg.ForwardNamed(l.PortForward)
+	if !ok {
+		c.errorf(path+".port_forward", "unknown port forward %q", l.PortForward)
+		return
+	}
+	p := &c.cfg.PortForwards[fi]
+	fam := ruleset.FamilyOf(p.To)
+	src := c.union(l.Zones).src().onlyFamily(fam)
+	if len(src) == 0 {
+		c.errorf(path+".zones", "no zone of %s has interfaces or %s networks; the port forward %s goes to %s", strings.Join(l.Zones, ", "), famText(fam), p.Name, p.To)
+		return
+	}
+	var protos axis
+	for _, proto := range []string{"tcp", "udp"} {
+		if p.Proto == proto || p.Proto == "both" {
+			protos = append(protos, alt{slot: slotProto, token: proto, matches: []ruleset.Match{
+				{Kind: ruleset.L4Proto, Protos: []string{proto}},
+				{Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{{From: p.Port.From, To: p.Port.To}}},
+			}})
+		}
+	}
+	conn := axis{{family: fam, matches: []ruleset.Match{ctState("new"), {Kind: ruleset.CtStatus, Values: []string{"dnat"}}}}}
+	host := axis{{family: fam, matches: []ruleset.Match{{Kind: ruleset.DAddr, Family: fam, Prefixes: []netip.Prefix{hostPrefix(p.To)}}}}}
+	name := l.MeterName()
+	set := name + "_v4"
+	if fam == ruleset.IP6 {
+		set = name + "_v6"
+	}
+	g := &group{base: "forward: limit " + strings.TrimPrefix(name, "meter_")}
+	g.add(c.forward, "", expand(src, conn, protos, host), func(v variant) *ruleset.Rule {
+		return &ruleset.Rule{
+			Matches: v.matches,
+			Meter:   &ruleset.Meter{Set: set, Family: fam, Limit: *limit(l.Rate, l.Burst, true)},
+			Counter: true,
+			Verdict: ruleset.Drop,
+		}
+	})
+	g.emit()
 }
 
 // serviceAxis matches a service's ports.

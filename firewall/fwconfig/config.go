@@ -284,13 +284,19 @@ type Limits struct {
 }
 
 // SourceLimit drops a source's new connections to a service of the
-// router above a rate.
+// router, or to a port forward, above a rate.
 type SourceLimit struct {
-	// Name names the limit (and its meter sets); default the service.
-	Name    string `yaml:"name"`
+	// Name names the limit (and its meter sets); default the service or
+	// the port forward.
+	Name string `yaml:"name"`
+	// Service is limited where the router itself receives it (input).
 	Service string `yaml:"service"`
-	Rate    Rate   `yaml:"rate"`
-	Burst   uint32 `yaml:"burst"`
+	// PortForward names a port forward to limit instead: its traffic is
+	// DNATed to the host and passes the router's forward path, where the
+	// limit then applies, told by the port it was sent to.
+	PortForward string `yaml:"port_forward"`
+	Rate        Rate   `yaml:"rate"`
+	Burst       uint32 `yaml:"burst"`
 	// Zones whose traffic is limited (default wan).
 	Zones []string `yaml:"zones"`
 }
