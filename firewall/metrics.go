@@ -5,7 +5,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/homeedge/edge/firewall/compile"
 	"github.com/homeedge/edge/internal/ctlapi"
+	"github.com/homeedge/edge/netfilter/nft"
 	"github.com/homeedge/edge/netfilter/ruleset"
 )
 
@@ -123,31 +125,18 @@ func (k *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 		s.log.Debug("metrics: read counters", "err", err)
 		return
 	}
-	zonePk, zoneBy, zoneDrop := map[zoneKey]uint64{}, map[zoneKey]uint64{}, map[zoneKey]uint64{}
 	for _, c := range cur.rs.Chains {
-		zk, inZone := zoneOfChain(c.Name)
 		for _, r := range c.Rules {
-			cnt, ok := counters[r.ID]
-			if !ok {
-				continue
-			}
-			ch <- prometheus.MustNewConstMetric(descRulePackets, prometheus.CounterValue, float64(cnt.Packets), r.ID, c.Name)
-			ch <- prometheus.MustNewConstMetric(descRuleBytes, prometheus.CounterValue, float64(cnt.Bytes), r.ID, c.Name)
-			if c.Hook != "" && r.Verdict == ruleset.Jump {
-				if tk, ok := zoneOfChain(r.Target); ok {
-					zonePk[tk] += cnt.Packets
-					zoneBy[tk] += cnt.Bytes
-				}
-			}
-			if inZone && (r.Verdict == ruleset.Drop || r.Verdict == ruleset.Reject) {
-				zoneDrop[zk] += cnt.Packets
+			if cnt, ok := counters[r.ID]; ok {
+				ch <- prometheus.MustNewConstMetric(descRulePackets, prometheus.CounterValue, float64(cnt.Packets), r.ID, c.Name)
+				ch <- prometheus.MustNewConstMetric(descRuleBytes, prometheus.CounterValue, float64(cnt.Bytes), r.ID, c.Name)
 			}
 		}
 	}
-	for zk, n := range zonePk {
-		ch <- prometheus.MustNewConstMetric(descZonePackets, prometheus.CounterValue, float64(n), zk.zone, zk.hook)
-		ch <- prometheus.MustNewConstMetric(descZoneBytes, prometheus.CounterValue, float64(zoneBy[zk]), zk.zone, zk.hook)
-		ch <- prometheus.MustNewConstMetric(descZoneDropped, prometheus.CounterValue, float64(zoneDrop[zk]), zk.zone, zk.hook)
+	for zk, t := range zoneTotals(cur.rs, counters) {
+		ch <- prometheus.MustNewConstMetric(descZonePackets, prometheus.CounterValue, float64(t.packets), zk.zone, zk.hook)
+		ch <- prometheus.MustNewConstMetric(descZoneBytes, prometheus.CounterValue, float64(t.bytes), zk.zone, zk.hook)
+		ch <- prometheus.MustNewConstMetric(descZoneDropped, prometheus.CounterValue, float64(t.dropped), zk.zone, zk.hook)
 	}
 	bans := 0
 	for _, st := range cur.rs.Sets {
@@ -170,6 +159,40 @@ func (k *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 
 // zoneOfChain reads a zone chain's name: input_lan is zone lan's input
 // chain.
+// zoneTotal is what reached one zone chain and what it dropped.
+type zoneTotal struct{ packets, bytes, dropped uint64 }
+
+// zoneTotals sums rule counters by zone chain: the base chains' jumps
+// into it are its traffic, and its rules that drop or reject (jump to
+// compile.RejectChain) what it dropped.
+func zoneTotals(rs *ruleset.Ruleset, counters map[string]nft.Counter) map[zoneKey]zoneTotal {
+	out := map[zoneKey]zoneTotal{}
+	for _, c := range rs.Chains {
+		zk, inZone := zoneOfChain(c.Name)
+		for _, r := range c.Rules {
+			cnt, ok := counters[r.ID]
+			if !ok {
+				continue
+			}
+			if c.Hook != "" && r.Verdict == ruleset.Jump {
+				if tk, ok := zoneOfChain(r.Target); ok {
+					t := out[tk]
+					t.packets += cnt.Packets
+					t.bytes += cnt.Bytes
+					out[tk] = t
+				}
+			}
+			rejects := r.Verdict == ruleset.Reject || r.Verdict == ruleset.Jump && r.Target == compile.RejectChain
+			if inZone && (r.Verdict == ruleset.Drop || rejects) {
+				t := out[zk]
+				t.dropped += cnt.Packets
+				out[zk] = t
+			}
+		}
+	}
+	return out
+}
+
 func zoneOfChain(name string) (zoneKey, bool) {
 	for _, hook := range []string{"input", "forward", "output"} {
 		if z, ok := strings.CutPrefix(name, hook+"_"); ok && z != "" {

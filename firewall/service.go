@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +39,7 @@ var Spec = daemon.Spec[fwconfig.Config]{
 	New:      New,
 	Cleanup:  Cleanup,
 	Render:   Renderer(true),
+	Check:    Checker(false),
 }
 
 // janitorEvery is how often expired bans are dropped from the store (the
@@ -409,6 +412,37 @@ func Renderer(offload bool) func(w io.Writer, cfg *config.File[fwconfig.Config])
 		}
 		_, err = io.WriteString(w, text)
 		return err
+	}
+}
+
+// Checker returns edge-firewall's -check beyond validation: the config
+// compiled as an apply compiles it, reading the set files it names, and
+// the ruleset checked as nft would read it, so that what the next
+// apply would refuse for its config (a set file that does not exist or
+// has a bad line, a rule that can match nothing) fails the check too.
+// With ignoreMissing, a set file that does not exist is taken as empty:
+// for a check on another machine than the router, such as the NixOS
+// module's at build time, where the router's /var/lib is not there.
+func Checker(ignoreMissing bool) func(cfg *config.File[fwconfig.Config]) error {
+	return func(cfg *config.File[fwconfig.Config]) error {
+		read := os.ReadFile
+		if ignoreMissing {
+			read = func(name string) ([]byte, error) {
+				b, err := os.ReadFile(name)
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil, nil
+				}
+				return b, err
+			}
+		}
+		rs, err := compile.Compile(cfg, compile.Options{Flowtable: true, ReadFile: read})
+		if err != nil {
+			return err
+		}
+		if err := nft.Check(rs); err != nil {
+			return fmt.Errorf("compiled ruleset: %w", err)
+		}
+		return nil
 	}
 }
 

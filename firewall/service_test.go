@@ -448,8 +448,12 @@ func TestDriftRestored(t *testing.T) {
 			defer s.k.mu.Unlock()
 			return s.k.applies > applies
 		})
-		s.mu.Lock() // the restore has finished
+		s.mu.Lock() // the restore has finished once it lets go of mu
+		gen := s.cur.gen
 		s.mu.Unlock()
+		if gen != 1 {
+			t.Errorf("%s: the restore runs generation %d, want the loaded 1", tc.name, gen)
+		}
 		if !loaded() || !s.k.has("ban_v4", ban) {
 			t.Errorf("%s: not restored within %v (ban there %v):\n%s", tc.name, driftEvery, s.k.has("ban_v4", ban), s.k.text())
 		}

@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/homeedge/edge/integration/lab"
 	"github.com/homeedge/edge/internal/nettest"
 	"github.com/homeedge/edge/internal/textdiff"
@@ -559,5 +561,136 @@ func TestFirewallBlocklist(t *testing.T) {
 	}
 	if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":22"); !strings.HasPrefix(got, "from=") {
 		t.Errorf("unlisted outside-de to ssh = %q", got)
+	}
+}
+
+// TestFirewallIntraZone: lan hosts on br-lan reach each other through the
+// router's bridge, with br_netfilter passing bridged traffic to the
+// router's forward chain (bridge-nf-call-iptables=1, as on any host with
+// Docker) and without it. The sysctl is per network namespace (Linux
+// 5.3 and later): it is set in the lab's router only.
+//
+//	host11 192.168.1.11 --lan-host11--+
+//	                                  br-lan (router) edge-firewall
+//	nas    192.168.1.10 :80 --lan-nas-+
+func TestFirewallIntraZone(t *testing.T) {
+	f := newFWLab(t, "")
+	setBridgeNF := func(on bool) {
+		t.Helper()
+		v := "0"
+		if on {
+			v = "1"
+		}
+		for _, key := range []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"} {
+			f.mustRun(lab.NodeRouter, "sysctl", "-q", "-w", key+"="+v)
+			if got := strings.TrimSpace(f.mustRun(lab.NodeRouter, "sysctl", "-n", key)); got != v {
+				t.Fatalf("%s in the router = %s, want %s", key, got, v)
+			}
+		}
+	}
+	f.serve(lab.NodeNAS, "-tcp", ":80")
+	nas4, nas6 := lab.NASAddr4+":80", "["+lab.NASAddr6+"]:80"
+	reach := func(what string, want bool) {
+		t.Helper()
+		for _, addr := range []string{nas4, nas6} {
+			got := f.dial(lab.NodeHost11, addr)
+			if ok := strings.HasPrefix(got, "from="); ok != want {
+				t.Errorf("%s: host11 to the nas at %s = %q, want it through: %v", what, addr, got, want)
+			}
+		}
+	}
+
+	// The lan zone's input is accept, so its intra-zone policy defaults
+	// to accept.
+	setBridgeNF(true)
+	f.start()
+	reach("bridge-nf-call-iptables=1, intra default", true)
+	setBridgeNF(false)
+	reach("bridge-nf-call-iptables=0, intra default", true)
+
+	// intra: drop isolates the lan's hosts from each other, where bridged
+	// traffic passes through netfilter at all.
+	cfg, _ := os.ReadFile(f.cfg)
+	os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "      input: accept\n", "      input: accept\n      intra: drop\n", 1)), 0o644)
+	f.mustEdgectl("fw", "apply")
+	setBridgeNF(true)
+	reach("bridge-nf-call-iptables=1, intra: drop", false)
+	// The router itself stays reachable, and the internet too.
+	if got := f.dial(lab.NodeHost11, lab.RouterLANAddr4+":22"); got != "refused" && !strings.HasPrefix(got, "from=") {
+		t.Errorf("intra: drop: host11 to the router = %q, want an answer", got)
+	}
+	setBridgeNF(false)
+	reach("bridge-nf-call-iptables=0, intra: drop (bridged traffic bypasses netfilter)", true)
+}
+
+// TestFirewallReject: a zone whose input is reject answers TCP with a
+// reset, as a closed port does (nmap: closed), and other protocols with
+// ICMP or ICMPv6 port unreachable, over IPv4 and IPv6; a dropped port
+// stays silent (nmap: filtered).
+func TestFirewallReject(t *testing.T) {
+	f := newFWLab(t, "")
+	cfg, _ := os.ReadFile(f.cfg)
+	os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "      log_drops: true\n", "      log_drops: true\n      input: reject\n", 1)), 0o644)
+	f.serve(lab.NodeRouter, "-tcp", ":22")
+	f.start()
+	states := func(args ...string) map[string]string {
+		t.Helper()
+		out := f.mustRun(lab.NodeOutsideDE, append([]string{"nmap", "-n", "-Pn", "--max-retries", "2", "-oG", "-"}, args...)...)
+		got := map[string]string{}
+		for _, m := range regexp.MustCompile(`(\d+)/(open|closed|filtered|open\|filtered)/(tcp|udp)`).FindAllStringSubmatch(out, -1) {
+			got[m[1]+"/"+m[3]] = m[2]
+		}
+		return got
+	}
+	want := map[string]string{"22/tcp": "open", "23/tcp": "filtered", "81/tcp": "closed"}
+	for _, target := range [][]string{{lab.RouterWANAddr4}, {"-6", lab.RouterWANAddr6}} {
+		if got := states(append([]string{"-sS", "-p", "22,23,81"}, target...)...); !cmp.Equal(got, want) {
+			t.Errorf("nmap -sS %v from outside-de = %v, want %v (a reset for 81, nothing for the dropped 23)", target, got, want)
+		}
+		if got := states(append([]string{"-sU", "-p", "5353"}, target...)...); got["5353/udp"] != "closed" {
+			t.Errorf("nmap -sU %v from outside-de = %v, want 5353/udp closed (ICMP port unreachable)", target, got)
+		}
+	}
+}
+
+// TestFirewallForwardLimit: a per-source limit on a port forward applies
+// in the forward path, where the DNATed traffic flows: from one source,
+// ten new connections to the forward pass within the window and the
+// eleventh is dropped, while another source is untouched. A limit on the
+// forwarded port as a service of the router, which could never apply,
+// is refused naming its key.
+func TestFirewallForwardLimit(t *testing.T) {
+	f := newFWLab(t, "")
+	limit := func(line string) {
+		t.Helper()
+		f.writeConfig("")
+		cfg, _ := os.ReadFile(f.cfg)
+		os.WriteFile(f.cfg, []byte(strings.Replace(string(cfg), "      - {service: ssh, rate: 10/minute, burst: 10}\n",
+			"      - {service: ssh, rate: 10/minute, burst: 10}\n      - "+line+"\n", 1)), 0o644)
+	}
+	limit("{name: web, service: 8080/tcp, rate: 10/minute, burst: 10}")
+	out, err := f.l.Run(context.Background(), lab.NodeRouter, bin("edge-firewall"), "-check", "-config", f.cfg)
+	if err == nil || !strings.Contains(string(out), "firewall.limits.per_source[1].service: 8080/tcp from zone wan is forwarded to 192.168.1.10 by firewall.port_forwards[0] (web)") {
+		t.Errorf("-check of a limit on the forwarded port as a service: %v\n%s\nwant it refused, naming the key", err, out)
+	}
+
+	limit("{port_forward: web, rate: 10/minute, burst: 10}")
+	f.serve(lab.NodeNAS, "-tcp", ":80")
+	f.start()
+	out2 := f.mustRun(lab.NodeRoadwarrior, bin("edge-probe"), "burst", "-n", "11", "-timeout", "1s", lab.RouterWANAddr4+":8080")
+	if !strings.Contains(out2, "ok=10 timeout=1 ") || !strings.Contains(out2, "\n11 timeout\n") {
+		t.Errorf("11 connections to the forward from roadwarrior:\n%s\nwant the first 10 through and the 11th dropped", out2)
+	}
+	want := "from=" + lab.OutsideDEAddr4 + " to=" + lab.NASAddr4 + ":80"
+	if got := f.dial(lab.NodeOutsideDE, lab.RouterWANAddr4+":8080"); got != want {
+		t.Errorf("another source through the forward = %q, want %q", got, want)
+	}
+	// The router's own ssh keeps its own limit, untouched by the forward's.
+	if got := f.dial(lab.NodeRoadwarrior, lab.RouterWANAddr4+":22"); got != "refused" && !strings.HasPrefix(got, "from=") {
+		t.Errorf("roadwarrior to the router's ssh after the forward's limit = %q, want an answer", got)
+	}
+	metrics := f.mustRun(lab.NodeRouter, "curl", "-sf", "http://127.0.0.1:9711/metrics")
+	if !regexp.MustCompile(`edge_firewall_rule_packets_total\{chain="forward",rule="forward: limit web"\} [1-9]`).MatchString(metrics) {
+		t.Errorf("the forward's limit rule counted nothing")
 	}
 }

@@ -603,6 +603,11 @@ func TestConfigFile(t *testing.T) {
 			t.Errorf("the config file's build does not run %q:\n%s", want, r.CheckScript)
 		}
 	}
+	// The sandbox has none of the router's files: edge-firewall -check
+	// must take a missing set file as empty there.
+	if !strings.Contains(r.CheckScript, "export EDGE_FIREWALL_IGNORE_MISSING_FILES=1\n") {
+		t.Errorf("the config file's build does not let edge-firewall -check do without the router's set files:\n%s", r.CheckScript)
+	}
 	if strings.Contains(r.CheckScript, "edge-lb") || strings.Contains(r.CheckScript, "edge-proxy") {
 		t.Errorf("the check runs a daemon that is not enabled:\n%s", r.CheckScript)
 	}

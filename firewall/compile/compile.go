@@ -94,6 +94,8 @@ type compiler struct {
 
 	input, forward, output, dstnat, srcnat *ruleset.Chain
 	zoneIn, zoneFwd, zoneOut               map[string]*ruleset.Chain
+	// rejects says a rule jumps to RejectChain.
+	rejects bool
 }
 
 // errorf records an error at a key path relative to the section, with

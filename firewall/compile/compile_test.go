@@ -94,6 +94,11 @@ func TestCompileErrors(t *testing.T) {
 			want:    []string{"firewall.nat.one_to_one[0].zone: zone vpn6 has no interfaces and no IPv4 networks"},
 		},
 		{
+			name:    "limit on a port forward from zones without its family",
+			section: zones + "  port_forwards:\n    - {name: web, port: 80, to: 192.168.1.10}\n  limits:\n    per_source:\n      - {port_forward: web, rate: 1/second, zones: [vpn6]}\n",
+			want:    []string{"edge.yaml:16:52: firewall.limits.per_source[0].zones: no zone of vpn6 has interfaces or IPv4 networks; the port forward web goes to 192.168.1.10"},
+		},
+		{
 			name:    "rule to a zone of the other family",
 			section: zones + "  rules:\n    - {name: x, from: lan, to: vpn6, destination: [192.0.2.0/24], action: accept}\n",
 			want:    []string{`edge.yaml:13:7: firewall.rules[0]: rule "x" can match no packet`},
@@ -214,7 +219,7 @@ func TestIDsNameTheirOrigin(t *testing.T) {
 	for _, p := range f.Section.PortForwards {
 		origins = append(origins, "port forward "+p.Name, "hairpin "+p.Name)
 	}
-	origins = append(origins, ": ct ", ": loopback", ": icmp", ": ban", ": offload", ": syn flood", ": limit ",
+	origins = append(origins, RejectChain+": ", ": ct ", ": loopback", ": icmp", ": ban", ": offload", ": syn flood", ": limit ",
 		": masquerade ", ": snat ", ": one-to-one ", "input: drop", "forward: drop", "output: accept")
 	for _, c := range rs.Chains {
 		for _, r := range c.Rules {
@@ -271,5 +276,125 @@ func TestMeterIdle(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("meterIdle(%d/%s, burst %d) = %v, want %v", tc.count, tc.unit, tc.burst, got, tc.want)
 		}
+	}
+}
+
+// chainRules is the dump of one chain's rules, one per line.
+func chainRules(rs *ruleset.Ruleset, chain string) []string {
+	var out []string
+	for _, c := range rs.Chains {
+		if c.Name != chain {
+			continue
+		}
+		for _, r := range c.Rules {
+			line := "[" + r.ID + "]"
+			for _, m := range r.Matches {
+				line += " " + matchText(m)
+			}
+			out = append(out, line+stmtText(r))
+		}
+	}
+	return out
+}
+
+// TestIntraZone: traffic from a zone back into it (two ports of the lan
+// bridge under br_netfilter) gets the zone's intra policy, by default
+// accept for a zone whose input is accept and else the forward policy,
+// which the chain's last rule already applies.
+func TestIntraZone(t *testing.T) {
+	tests := []struct {
+		name, zones, chain string
+		want               []string
+	}{
+		{"trusted zone accepts by default",
+			"    lan: {interfaces: [lan], networks: [lan], input: accept, forward_to: [wan]}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: intra] oifname "br-lan" counter accept`,
+				`[zone lan forward: to wan] oifname "eth0" counter accept`,
+				`[zone lan forward: drop] counter drop`}},
+		{"other zones get their forward policy",
+			"    lan: {interfaces: [lan], networks: [lan], forward_to: [wan]}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: to wan] oifname "eth0" counter accept`,
+				`[zone lan forward: drop] counter drop`}},
+		{"reject, logged",
+			"    lan: {interfaces: [lan], input: accept, forward: accept, intra: reject, log_drops: true}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: intra: log] oifname "br-lan" limit rate 10/minute burst 5 packets counter log prefix "edge reject lan intra: " level info`,
+				`[zone lan forward: intra] oifname "br-lan" counter jump handle_reject`,
+				`[zone lan forward: accept] counter accept`}},
+		{"forward accept, intra drop",
+			"    lan: {interfaces: [lan], forward: accept, intra: drop}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: intra] oifname "br-lan" counter drop`,
+				`[zone lan forward: accept] counter accept`}},
+		{"intra as the forward policy needs no rule",
+			"    lan: {interfaces: [lan], input: accept, forward: accept}\n", "forward_lan", []string{
+				`[zone lan forward: ct dnat] ct status dnat counter accept`,
+				`[zone lan forward: accept] counter accept`}},
+		{"a zone of networks",
+			"    vpn6: {networks: [vpn6], input: accept}\n", "forward_vpn6", []string{
+				`[zone vpn6 forward: ct dnat] ct status dnat counter accept`,
+				`[zone vpn6 forward: intra] ip6 daddr fd00:100::/64 counter accept`,
+				`[zone vpn6 forward: drop] counter drop`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := parseSection(t, "  zones:\n    wan: {interfaces: [wan]}\n"+tc.zones)
+			rs, err := Compile(f, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, chainRules(rs, tc.chain)); diff != "" {
+				t.Errorf("chain %s (-want +got):\n%s", tc.chain, diff)
+			}
+		})
+	}
+}
+
+// TestReject: whatever rejects (a zone's policy, a rule, a policy of the
+// matrix, the defaults) answers TCP with a reset and the rest with ICMP
+// port unreachable, through RejectChain; a config without rejects has no
+// such chain.
+func TestReject(t *testing.T) {
+	f := parseSection(t, `  defaults: {input: reject}
+  zones:
+    wan: {interfaces: [wan], input: reject}
+    lan: {interfaces: [lan], networks: [lan], input: accept}
+  policies:
+    - {from: lan, to: wan, action: reject}
+  rules:
+    - {name: no-smtp, from: lan, to: wan, proto: tcp, ports: [25], action: reject}
+`)
+	rs, err := Compile(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rejects []string
+	for _, c := range rs.Chains {
+		for _, r := range c.Rules {
+			if r.Verdict == ruleset.Reject || r.Target == RejectChain {
+				rejects = append(rejects, c.Name+": "+chainRules(&ruleset.Ruleset{Chains: []*ruleset.Chain{{Name: c.Name, Rules: []*ruleset.Rule{r}}}}, c.Name)[0])
+			}
+		}
+	}
+	want := []string{
+		`input: [input: reject] counter jump handle_reject`,
+		`forward_lan: [rule no-smtp] oifname "eth0" tcp dport 25 counter jump handle_reject`,
+		`forward_lan: [zone lan forward: to wan] oifname "eth0" counter jump handle_reject`,
+		`input_wan: [zone wan input: reject] counter jump handle_reject`,
+		`handle_reject: [handle_reject: tcp reset] meta l4proto tcp counter reject with tcp reset`,
+		`handle_reject: [handle_reject: port unreachable] counter reject`,
+	}
+	if diff := cmp.Diff(want, rejects); diff != "" {
+		t.Errorf("rejecting rules (-want +got):\n%s", diff)
+	}
+
+	f = parseSection(t, "  zones:\n    wan: {interfaces: [wan]}\n")
+	if rs, err = Compile(f, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.Chains[len(rs.Chains)-1].Name; got == RejectChain {
+		t.Errorf("a config without rejects has chain %s", RejectChain)
 	}
 }

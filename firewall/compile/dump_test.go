@@ -148,6 +148,9 @@ func stmtText(r *ruleset.Rule) string {
 		if r.Target != "" {
 			b.WriteString(" " + r.Target)
 		}
+		if r.RejectWith != ruleset.RejectICMP {
+			b.WriteString(" with " + string(r.RejectWith))
+		}
 	}
 	return b.String()
 }

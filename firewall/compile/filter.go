@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -55,6 +56,7 @@ func (c *compiler) filter() {
 	}
 	c.zoneChains()
 	c.dispatch()
+	c.rejectChain()
 }
 
 func basePolicy(a fwconfig.Action) ruleset.Verdict {
@@ -64,14 +66,39 @@ func basePolicy(a fwconfig.Action) ruleset.Verdict {
 	return ruleset.Drop
 }
 
-func verdict(a fwconfig.Action) ruleset.Verdict {
+// decide ends r with action a: accept, drop, or for reject a jump to
+// RejectChain, which answers the way a closed port does.
+func (c *compiler) decide(r *ruleset.Rule, a fwconfig.Action) *ruleset.Rule {
 	switch a {
 	case fwconfig.Accept:
-		return ruleset.Accept
+		r.Verdict = ruleset.Accept
 	case fwconfig.Reject:
-		return ruleset.Reject
+		c.rejects = true
+		r.Verdict, r.Target = ruleset.Jump, RejectChain
+	default:
+		r.Verdict = ruleset.Drop
 	}
-	return ruleset.Drop
+	return r
+}
+
+// RejectChain is the chain every reject jumps to (fw4's handle_reject):
+// TCP gets a reset, as from a closed port, which clients take for "no
+// such service" at once; everything else an ICMP or ICMPv6 port
+// unreachable (nft's icmpx, by the packet's family). A reject with ICMP
+// for TCP too would look filtered to a scanner and, to some stacks, like
+// a path problem worth retrying.
+const RejectChain = "handle_reject"
+
+// rejectChain adds RejectChain when a rule jumps to it.
+func (c *compiler) rejectChain() {
+	if !c.rejects {
+		return
+	}
+	ch := &ruleset.Chain{Name: RejectChain}
+	one(ch, RejectChain+": tcp reset", &ruleset.Rule{Matches: []ruleset.Match{{Kind: ruleset.L4Proto, Protos: []string{"tcp"}}},
+		Counter: true, Verdict: ruleset.Reject, RejectWith: ruleset.RejectTCPReset})
+	one(ch, RejectChain+": port unreachable", &ruleset.Rule{Counter: true, Verdict: ruleset.Reject})
+	c.rs.Chains = append(c.rs.Chains, ch)
 }
 
 // one appends a rule that needs no variants.
@@ -172,6 +199,10 @@ func limit(r fwconfig.Rate, burst uint32, over bool) *ruleset.Limit {
 func (c *compiler) meters() {
 	for i := range c.cfg.Limits.PerSource {
 		l := &c.cfg.Limits.PerSource[i]
+		if l.PortForward != "" {
+			c.forwardMeter(i, l)
+			continue
+		}
 		svc, err := c.cfg.Service(l.Service)
 		if err != nil {
 			c.errorf(pathf("limits.per_source[%d].service", i), "%v", err)
@@ -194,6 +225,54 @@ func (c *compiler) meters() {
 		})
 		g.emit()
 	}
+}
+
+// forwardMeter limits new connections per source to a port forward. Its
+// traffic never reaches the input chain: DNAT sent it to the host, so
+// the limit is in the forward chain, before the zones', and tells the
+// forward's connections by what DNAT cannot change: the port they were
+// opened to (ct original proto-dst), the host the forward rewrote them
+// to, and that a DNAT did it.
+func (c *compiler) forwardMeter(i int, l *fwconfig.SourceLimit) {
+	path := pathf("limits.per_source[%d]", i)
+	fi, ok := c.cfg.ForwardNamed(l.PortForward)
+	if !ok {
+		c.errorf(path+".port_forward", "unknown port forward %q", l.PortForward)
+		return
+	}
+	p := &c.cfg.PortForwards[fi]
+	fam := ruleset.FamilyOf(p.To)
+	src := c.union(l.Zones).src().onlyFamily(fam)
+	if len(src) == 0 {
+		c.errorf(path+".zones", "no zone of %s has interfaces or %s networks; the port forward %s goes to %s", strings.Join(l.Zones, ", "), famText(fam), p.Name, p.To)
+		return
+	}
+	var protos axis
+	for _, proto := range []string{"tcp", "udp"} {
+		if p.Proto == proto || p.Proto == "both" {
+			protos = append(protos, alt{slot: slotProto, token: proto, matches: []ruleset.Match{
+				{Kind: ruleset.L4Proto, Protos: []string{proto}},
+				{Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{{From: p.Port.From, To: p.Port.To}}},
+			}})
+		}
+	}
+	conn := axis{{family: fam, matches: []ruleset.Match{ctState("new"), {Kind: ruleset.CtStatus, Values: []string{"dnat"}}}}}
+	host := axis{{family: fam, matches: []ruleset.Match{{Kind: ruleset.DAddr, Family: fam, Prefixes: []netip.Prefix{hostPrefix(p.To)}}}}}
+	name := l.MeterName()
+	set := name + "_v4"
+	if fam == ruleset.IP6 {
+		set = name + "_v6"
+	}
+	g := &group{base: "forward: limit " + strings.TrimPrefix(name, "meter_")}
+	g.add(c.forward, "", expand(src, conn, protos, host), func(v variant) *ruleset.Rule {
+		return &ruleset.Rule{
+			Matches: v.matches,
+			Meter:   &ruleset.Meter{Set: set, Family: fam, Limit: *limit(l.Rate, l.Burst, true)},
+			Counter: true,
+			Verdict: ruleset.Drop,
+		}
+	})
+	g.emit()
 }
 
 // serviceAxis matches a service's ports.
@@ -243,15 +322,15 @@ func (c *compiler) zoneChains() {
 		// Port forwards, 1:1 NAT and edge-lb's fast path decided their
 		// DNAT already; the zone's own rules (a blocklist) came first.
 		one(fwd, "zone "+name+" forward: ct dnat", accept(ruleset.Match{Kind: ruleset.CtStatus, Values: []string{"dnat"}}))
+		c.intra(fwd, name, z)
 		for _, p := range c.matrixFrom(name) {
 			to := c.zones[p.To]
 			if to == nil {
 				continue
 			}
 			g := &group{base: "zone " + name + " forward: to " + p.To}
-			act := verdict(p.Action)
 			g.add(fwd, "", expand(to.dst()), func(v variant) *ruleset.Rule {
-				return &ruleset.Rule{Matches: v.matches, Counter: true, Verdict: act}
+				return c.decide(&ruleset.Rule{Matches: v.matches, Counter: true}, p.Action)
 			})
 			g.emit()
 		}
@@ -260,6 +339,33 @@ func (c *compiler) zoneChains() {
 			c.zoneEnd(out, "zone "+name+" output", name+" output", z.Output, z.LogDrops)
 		}
 	}
+}
+
+// intra decides traffic from the zone back into it (two lan interfaces,
+// or two ports of the lan bridge once br_netfilter hands bridged frames
+// to the forward hook) by the zone's intra policy. When that is the
+// zone's forward policy, the chain's last rule decides it the same way
+// and no rule is needed.
+func (c *compiler) intra(fwd *ruleset.Chain, name string, z fwconfig.Zone) {
+	a := z.IntraPolicy()
+	if a == z.Forward {
+		return
+	}
+	id := "zone " + name + " forward: intra"
+	g := &group{base: id}
+	g.add(fwd, "", expand(c.zones[name].dst()), func(v variant) *ruleset.Rule {
+		return c.decide(&ruleset.Rule{Matches: v.matches, Counter: true}, a)
+	})
+	if a != fwconfig.Accept && z.LogDrops {
+		lg := &group{base: id + ": log"}
+		for _, it := range g.items {
+			lr := c.logRule(string(a) + " " + name + " intra")
+			lr.Matches = slices.Clone(it.rule.Matches)
+			lg.items = append(lg.items, item{chain: fwd, tokens: it.tokens, rule: lr})
+		}
+		lg.emit()
+	}
+	g.emit()
 }
 
 // matrixFrom lists the forwarding matrix entries from a zone: its
@@ -283,7 +389,7 @@ func (c *compiler) zoneEnd(ch *ruleset.Chain, id, what string, a fwconfig.Action
 	if a != fwconfig.Accept && logDrops {
 		one(ch, id+": log", c.logRule(string(a)+" "+what))
 	}
-	one(ch, id+": "+string(a), &ruleset.Rule{Counter: true, Verdict: verdict(a)})
+	one(ch, id+": "+string(a), c.decide(&ruleset.Rule{Counter: true}, a))
 }
 
 // logRule logs with the config's rate, to the kernel log at the config's
@@ -355,5 +461,5 @@ func (c *compiler) baseEnd(ch *ruleset.Chain, a fwconfig.Action, logDrops bool) 
 	if a != fwconfig.Accept && logDrops {
 		one(ch, ch.Name+": log", c.logRule(string(a)+" "+ch.Name))
 	}
-	one(ch, ch.Name+": "+string(a), &ruleset.Rule{Counter: true, Verdict: verdict(a)})
+	one(ch, ch.Name+": "+string(a), c.decide(&ruleset.Rule{Counter: true}, a))
 }

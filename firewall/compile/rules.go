@@ -94,7 +94,7 @@ func (c *compiler) rule(i int, r *fwconfig.Rule) {
 				lv.tokens[slotLog] = "log"
 				g.addOne(p.chain, p.tok, lv, lr)
 			}
-			rr := &ruleset.Rule{Matches: v.matches, Counter: true, Verdict: verdict(r.Action)}
+			rr := c.decide(&ruleset.Rule{Matches: v.matches, Counter: true}, r.Action)
 			if r.Limit != nil {
 				rr.Limit = limit(r.Limit.Rate, r.Limit.Burst, false)
 			}

@@ -40,10 +40,18 @@ func (c *compiler) sets() {
 		l := &c.cfg.Limits.PerSource[i]
 		comment := "per-source limit " + strings.TrimPrefix(l.MeterName(), "meter_")
 		idle := meterIdle(l.Rate, l.Burst)
-		c.rs.Sets = append(c.rs.Sets,
-			&ruleset.Set{Name: l.MeterName() + "_v4", Type: ruleset.IPv4Addr, Dynamic: true, Timeout: true, DefaultTimeout: idle, Size: meterSize, Comment: comment},
-			&ruleset.Set{Name: l.MeterName() + "_v6", Type: ruleset.IPv6Addr, Dynamic: true, Timeout: true, DefaultTimeout: idle, Size: meterSize, Comment: comment},
-		)
+		v4, v6 := true, true
+		if fi, ok := c.cfg.ForwardNamed(l.PortForward); l.PortForward != "" && ok {
+			// A forward goes to a host of one family.
+			to := c.cfg.PortForwards[fi].To
+			v4, v6 = to.Is4(), to.Is6()
+		}
+		if v4 {
+			c.rs.Sets = append(c.rs.Sets, &ruleset.Set{Name: l.MeterName() + "_v4", Type: ruleset.IPv4Addr, Dynamic: true, Timeout: true, DefaultTimeout: idle, Size: meterSize, Comment: comment})
+		}
+		if v6 {
+			c.rs.Sets = append(c.rs.Sets, &ruleset.Set{Name: l.MeterName() + "_v6", Type: ruleset.IPv6Addr, Dynamic: true, Timeout: true, DefaultTimeout: idle, Size: meterSize, Comment: comment})
+		}
 	}
 }
 

@@ -88,6 +88,12 @@ type Zone struct {
 	Forward Action `yaml:"forward"`
 	// Output is the policy for the router's own traffic to the zone.
 	Output Action `yaml:"output"`
+	// Intra is the policy for traffic forwarded from the zone to the
+	// zone itself: between two of its interfaces, or between two ports
+	// of its bridge when the bridge hands bridged traffic to netfilter
+	// (bridge-nf-call-iptables=1, which Docker sets). Empty means the
+	// default, IntraPolicy: accept when Input is accept, else Forward.
+	Intra Action `yaml:"intra"`
 	// Services are allowed from the zone into the router: built-in or
 	// defined names (ssh, dns), or PORT/PROTO (8080/tcp, 6000-6010/udp,
 	// 53/both).
@@ -101,6 +107,21 @@ type Zone struct {
 
 // SetDefaults implements config.Defaulter.
 func (z *Zone) SetDefaults() { z.Input, z.Forward, z.Output = Drop, Drop, Accept }
+
+// IntraPolicy is what the zone does with traffic from itself to itself:
+// Intra when set; else accept for a zone trusted with the router itself
+// (input accept, such as a lan), as fw4 and firewalld allow it in their
+// trusted zones; else the zone's forward policy, which is what any other
+// traffic from the zone gets.
+func (z Zone) IntraPolicy() Action {
+	switch {
+	case z.Intra != "":
+		return z.Intra
+	case z.Input == Accept:
+		return Accept
+	}
+	return z.Forward
+}
 
 // Policy is one entry of the forwarding matrix.
 type Policy struct {
@@ -263,13 +284,19 @@ type Limits struct {
 }
 
 // SourceLimit drops a source's new connections to a service of the
-// router above a rate.
+// router, or to a port forward, above a rate.
 type SourceLimit struct {
-	// Name names the limit (and its meter sets); default the service.
-	Name    string `yaml:"name"`
+	// Name names the limit (and its meter sets); default the service or
+	// the port forward.
+	Name string `yaml:"name"`
+	// Service is limited where the router itself receives it (input).
 	Service string `yaml:"service"`
-	Rate    Rate   `yaml:"rate"`
-	Burst   uint32 `yaml:"burst"`
+	// PortForward names a port forward to limit instead: its traffic is
+	// DNATed to the host and passes the router's forward path, where the
+	// limit then applies, told by the port it was sent to.
+	PortForward string `yaml:"port_forward"`
+	Rate        Rate   `yaml:"rate"`
+	Burst       uint32 `yaml:"burst"`
 	// Zones whose traffic is limited (default wan).
 	Zones []string `yaml:"zones"`
 }

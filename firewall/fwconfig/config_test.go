@@ -108,6 +108,14 @@ func TestValid(t *testing.T) {
     - {name: c, proto: udp, port: 80, to: 192.168.1.12, to_port: 8080, hairpin: false, allow_from: [vpn]}
     - {name: d, port: 80, to: "fd00:1::10"}
 `},
+		{"limits of forwarded and own ports", zones + `  port_forwards:
+    - {name: web, port: 8080, to: 192.168.1.10}
+  limits:
+    per_source:
+      - {name: web-own, service: 8080/tcp, zones: [wan, lan], rate: 1/second}
+      - {name: range, service: 8000-8080/tcp, rate: 1/second}
+      - {port_forward: web, rate: 1/second, zones: [lan]}
+`},
 		{"bans without end", zones + "  bans: {max_timeout: 0s, static: [192.0.2.1, \"2001:db8::1\"]}\n"},
 		{"json", `  {"zones": {"wan": {"interfaces": ["wan"]}}, "log": {"rate": "1/second"}}` + "\n"},
 	}
@@ -161,6 +169,10 @@ func TestErrors(t *testing.T) {
 			`edge.yaml:10:43: firewall.zones.lan.forward_to[0]: unknown zone "wna" (did you mean "wan"?); firewall.zones has "lan", "wan"`}},
 		{"policy twice", zones[:len(zones)-2] + ", forward_to: [wan]}\n  policies:\n    - {from: lan, to: wan, action: drop}\n", []string{
 			`edge.yaml:12:7: firewall.policies[0]: forwarding from lan to wan is already set by firewall.zones.lan.forward_to[0]`}},
+		{"policy to the same zone", "  zones:\n    wan: {interfaces: [wan]}\n    lan: {interfaces: [lan], forward_to: [wan, lan], intra: allow}\n  policies:\n    - {from: wan, to: wan, action: drop}\n", []string{
+			`edge.yaml:10:61: firewall.zones.lan.intra: unknown action "allow"; use accept, drop or reject`,
+			`edge.yaml:10:48: firewall.zones.lan.forward_to[1]: forwarding from zone lan to itself is firewall.zones.lan.intra (accept, drop or reject), not a policy`,
+			`edge.yaml:12:7: firewall.policies[0]: forwarding from zone wan to itself is firewall.zones.wan.intra`}},
 		{"policy zones", zones + "  policies:\n    - {from: any, to: dmz}\n    - {from: lan}\n", []string{
 			`firewall.policies[0].from: "any" is not allowed here; name a zone: "lan", "wan"`,
 			`firewall.policies[0].to: unknown zone "dmz"`,
@@ -310,6 +322,43 @@ func TestErrors(t *testing.T) {
 			`firewall.limits.per_source[3].service: limit name "8080/tcp" is not a valid name`,
 			`firewall.limits.per_source[4].service: unknown service "telnet"`,
 			`firewall.limits.syn_flood.rate: missing; write a rate such as 200/second`}},
+		{"limits of port forwards", zones + `  port_forwards:
+    - {name: web, port: 8080, to: 192.168.1.10, to_port: 80}
+    - {name: games, proto: both, port: "27015-27030", to: 192.168.1.11, hairpin: false}
+  limits:
+    per_source:
+      - {name: web-in, service: 8080/tcp, rate: 10/minute}
+      - {name: game, service: 27020/udp, rate: 10/minute}
+      - {port_forward: wbe, rate: 10/minute}
+      - {port_forward: web, service: ssh, rate: 10/minute}
+      - {port_forward: games, zones: [lan], rate: 10/minute}
+      - {port_forward: web, zones: [lan], rate: 10/minute}
+      - {name: mixed, service: 8079-8080/tcp, rate: 10/minute}
+      - {port_forward: web, rate: 10/minute}
+`, []string{
+			`edge.yaml:16:33: firewall.limits.per_source[0].service: 8080/tcp from zone wan is forwarded to 192.168.1.10 by firewall.port_forwards[0] (web): those connections go to the host through the forward path and never reach this limit, which applies to the router's own services; limit the forward with port_forward: web`,
+			`edge.yaml:17:31: firewall.limits.per_source[1].service: 27020/udp from zone wan is forwarded to 192.168.1.11 by firewall.port_forwards[1] (games)`,
+			`edge.yaml:18:24: firewall.limits.per_source[2].port_forward: unknown port forward "wbe" (did you mean "web"?); firewall.port_forwards has "web", "games"`,
+			`edge.yaml:19:24: firewall.limits.per_source[3].port_forward: give service (to the router) or port_forward, not both`,
+			`edge.yaml:20:38: firewall.limits.per_source[4].zones: port forward games takes connections from zone wan only (hairpin: false), so a limit on sources from lan would never apply; add wan`,
+			// [5] limits hairpinned lan clients; [6] limits the router's own 8079.
+			`edge.yaml:23:24: firewall.limits.per_source[7].port_forward: limit name "web" is also used by firewall.limits.per_source[5]; give each a name`}},
+		{"services and rules to forwarded ports", `  zones:
+    wan: {interfaces: [wan], services: [8080/tcp, 8079-8080/tcp, ssh]}
+    lan: {interfaces: [lan], networks: [lan]}
+  port_forwards:
+    - {name: web, port: 8080, to: 192.168.1.10, to_port: 80}
+    - {name: more, proto: both, port: 8081, to: 192.168.1.10}
+  rules:
+    - {name: a, from: wan, proto: tcp, ports: [8080, 8081], action: drop}
+    - {name: b, from: wan, services: [8081/both], action: drop}
+    - {name: c, from: wan, proto: tcp, ports: [8080, 22], action: drop}
+    - {name: d, from: any, proto: tcp, ports: [8080], action: drop}
+    - {name: e, from: lan, proto: tcp, ports: [8080], action: drop}
+`, []string{
+			`edge.yaml:9:41: firewall.zones.wan.services[0]: 8080/tcp from zone wan is forwarded to 192.168.1.10 by firewall.port_forwards[0] (web): those connections go to the host, never to the router, and a port forward is open without a service; remove it here`,
+			`edge.yaml:15:47: firewall.rules[0].ports: 8080/tcp, 8081/tcp from zone wan are forwarded to 192.168.1.10 by firewall.port_forwards[0] (web): that traffic goes to the host and never reaches a rule to the router; match it on its way there (to: the host's zone, destination: 192.168.1.10, the host's port), or use the forward's allow_from`,
+			`edge.yaml:16:38: firewall.rules[1].services: 8081/tcp, 8081/udp from zone wan are forwarded to 192.168.1.10 by firewall.port_forwards[1] (more)`}},
 		{"log", zones + "  log: {rate: \"\", level: loud, to: syslog}\n", []string{
 			`edge.yaml:11:15: firewall.log.rate: missing; write a rate such as 10/minute`,
 			`firewall.log.to: unknown log target "syslog"; use kernel (the kernel log) or daemon (edge-firewall's own log, through NFLOG group firewall.log.group)`,

@@ -152,13 +152,24 @@ func (c *Config) validateZones(v *config.Checker, site *config.Site) {
 		checkAction(v.Key("input"), z.Input)
 		checkAction(v.Key("forward"), z.Forward)
 		checkAction(v.Key("output"), z.Output)
+		if z.Intra != "" {
+			checkAction(v.Key("intra"), z.Intra)
+		}
 		dup := repeats(z.Services)
 		for i, s := range z.Services {
 			sv := v.Key("services").Index(i)
-			if _, err := c.Service(s); err != nil {
+			svc, err := c.Service(s)
+			switch {
+			case err != nil:
 				sv.Errorf("%v", err)
-			} else if dup[i] {
+			case dup[i]:
 				sv.Errorf("service %q is listed twice", s)
+			default:
+				if fw, what, ok := c.forwarded([]string{name}, svc); ok {
+					p := c.PortForwards[fw]
+					sv.Errorf("%s forwarded to %s by firewall.port_forwards[%d] (%s): those connections go to the host, never to the router, and a port forward is open without a service; remove it here",
+						what, p.To, fw, p.Name)
+				}
 			}
 		}
 		for i, to := range z.ForwardTo {
@@ -215,6 +226,10 @@ func (c *Config) validateServices(v *config.Checker) {
 func (c *Config) validatePolicies(v *config.Checker) {
 	seen := map[[2]string]string{}
 	add := func(pv *config.Checker, from, to, place string) {
+		if from == to {
+			pv.Errorf("forwarding from zone %s to itself is firewall.zones.%s.intra (accept, drop or reject), not a policy", from, from)
+			return
+		}
 		k := [2]string{from, to}
 		if prev, dup := seen[k]; dup {
 			pv.Errorf("forwarding from %s to %s is already set by %s", from, to, prev)
@@ -368,6 +383,7 @@ func (c *Config) validateRules(v *config.Checker, site *config.Site) {
 			checkMapped(rv.Key("destination").Index(i), ref, site)
 		}
 		c.validateRuleProto(rv, r)
+		c.checkRuleToForward(rv, r)
 		if r.Limit != nil && r.Limit.Rate.IsZero() {
 			rv.Key("limit").Key("rate").Errorf("missing; write a rate such as 10/second")
 		}
@@ -376,6 +392,33 @@ func (c *Config) validateRules(v *config.Checker, site *config.Site) {
 				rv.Errorf("rule %q can match no packet: %s", r.Name, why)
 			}
 		}
+	}
+}
+
+// checkRuleToForward reports a rule to the router for ports that a port
+// forward from the rule's zone sends to a host: the rule would never see
+// that traffic.
+func (c *Config) checkRuleToForward(rv *config.Checker, r *Rule) {
+	if r.To != Router || r.From == Any || r.From == Router {
+		return
+	}
+	var svcs []Service
+	key := "ports"
+	switch {
+	case len(r.Services) > 0:
+		key = "services"
+		for _, ref := range r.Services {
+			if s, err := c.Service(ref); err == nil {
+				svcs = append(svcs, s)
+			}
+		}
+	case len(r.Ports) > 0 && slices.Contains(PortProtos, r.Proto):
+		svcs = []Service{{Proto: r.Proto, Ports: r.Ports}}
+	}
+	if fw, what, ok := c.forwarded([]string{r.From}, svcs...); ok {
+		p := c.PortForwards[fw]
+		rv.Key(key).Errorf("%s forwarded to %s by firewall.port_forwards[%d] (%s): that traffic goes to the host and never reaches a rule to the router; match it on its way there (to: the host's zone, destination: %s, the host's port), or use the forward's allow_from",
+			what, p.To, fw, p.Name, p.To)
 	}
 }
 
@@ -692,14 +735,29 @@ func (c *Config) validateLimits(v *config.Checker) {
 	for i := range c.Limits.PerSource {
 		l := &c.Limits.PerSource[i]
 		lv := v.Key("per_source").Index(i)
-		if l.Service == "" {
-			lv.Key("service").Errorf("missing; name the service to limit, such as ssh or 8080/tcp")
-		} else if _, err := c.Service(l.Service); err != nil {
-			lv.Key("service").Errorf("%v", err)
+		switch {
+		case l.Service != "" && l.PortForward != "":
+			lv.Key("port_forward").Errorf("give service (to the router) or port_forward, not both")
+		case l.PortForward != "":
+			c.validateForwardLimit(lv, l)
+		case l.Service == "":
+			lv.Key("service").Errorf("missing; name the service to limit, such as ssh or 8080/tcp, or a port forward with port_forward")
+		default:
+			if svc, err := c.Service(l.Service); err != nil {
+				lv.Key("service").Errorf("%v", err)
+			} else if fw, what, ok := c.forwardedFromAll(l.Zones, svc); ok {
+				p := c.PortForwards[fw]
+				lv.Key("service").Errorf("%s forwarded to %s by firewall.port_forwards[%d] (%s): those connections go to the host through the forward path and never reach this limit, which applies to the router's own services; limit the forward with port_forward: %s",
+					what, p.To, fw, p.Name, p.Name)
+			}
 		}
 		name, nv := l.Name, lv.Key("name")
-		if name == "" {
+		switch {
+		case name != "":
+		case l.Service != "":
 			name, nv = l.Service, lv.Key("service")
+		default:
+			name, nv = l.PortForward, lv.Key("port_forward")
 		}
 		switch prev, dup := names[name]; {
 		case name == "":
@@ -726,10 +784,121 @@ func (c *Config) validateLimits(v *config.Checker) {
 
 // MeterName is the base name of a per-source limit's meter sets.
 func (l *SourceLimit) MeterName() string {
-	if l.Name != "" {
+	switch {
+	case l.Name != "":
 		return meterPrefix + l.Name
+	case l.Service != "":
+		return meterPrefix + l.Service
 	}
-	return meterPrefix + l.Service
+	return meterPrefix + l.PortForward
+}
+
+// ForwardNamed returns the index of the port forward called name.
+func (c *Config) ForwardNamed(name string) (int, bool) {
+	for i, p := range c.PortForwards {
+		if p.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// validateForwardLimit checks a per-source limit on a port forward.
+func (c *Config) validateForwardLimit(lv *config.Checker, l *SourceLimit) {
+	i, ok := c.ForwardNamed(l.PortForward)
+	if !ok {
+		var known []string
+		for _, p := range c.PortForwards {
+			if p.Name != "" {
+				known = append(known, p.Name)
+			}
+		}
+		lv.Key("port_forward").Errorf("unknown port forward %q%s; firewall.port_forwards has %s", l.PortForward, config.DidYouMean(l.PortForward, known), quoted(known))
+		return
+	}
+	// Without hairpin only the forward's own zone reaches it.
+	if p := c.PortForwards[i]; !p.Hairpin && len(l.Zones) > 0 && !slices.Contains(l.Zones, p.FromZone) {
+		lv.Key("zones").Errorf("port forward %s takes connections from zone %s only (hairpin: false), so a limit on sources from %s would never apply; add %s",
+			p.Name, p.FromZone, strings.Join(l.Zones, ", "), p.FromZone)
+	}
+}
+
+// forwarded reports whether port forwards from zones send every port of
+// svcs to hosts, so that the router's input never sees any of it (a
+// limit, a service or a rule for those ports can do nothing): the index
+// of the first forward involved, and what is forwarded ("8080/tcp from
+// zone wan is"). Where some
+// ports are the router's own, the item does something, and stands.
+func (c *Config) forwarded(zones []string, svcs ...Service) (int, string, bool) {
+	first, covered := -1, false
+	var ports []string
+	for _, s := range svcs {
+		for _, proto := range []string{"tcp", "udp"} {
+			if s.Proto != proto && s.Proto != "both" {
+				continue
+			}
+			for _, r := range s.Ports {
+				i, ok := c.forwardsCover(zones, proto, r)
+				if !ok {
+					return 0, "", false
+				}
+				if first < 0 || i < first {
+					first = i
+				}
+				covered = true
+				ports = append(ports, r.String()+"/"+proto)
+			}
+		}
+	}
+	verb := "is"
+	if len(ports) > 1 {
+		verb = "are"
+	}
+	return first, strings.Join(ports, ", ") + " from zone " + strings.Join(zones, ", ") + " " + verb, covered
+}
+
+// forwardedFromAll is forwarded for each of zones: whether no zone's
+// traffic to svc reaches the router. It reports the first zone's.
+func (c *Config) forwardedFromAll(zones []string, svc Service) (int, string, bool) {
+	first, what := 0, ""
+	for i, z := range zones {
+		fw, w, ok := c.forwarded([]string{z}, svc)
+		if !ok {
+			return 0, "", false
+		}
+		if i == 0 {
+			first, what = fw, w
+		}
+	}
+	return first, what, len(zones) > 0
+}
+
+// forwardsCover reports whether forwards of proto from zones take every
+// port of r, and the first of them.
+func (c *Config) forwardsCover(zones []string, proto string, r PortRange) (int, bool) {
+	type span struct {
+		from, to uint16
+		idx      int
+	}
+	var spans []span
+	for i, p := range c.PortForwards {
+		if !p.Port.IsZero() && slices.Contains(zones, p.FromZone) && (p.Proto == proto || p.Proto == "both") &&
+			p.Port.From <= r.To && r.From <= p.Port.To {
+			spans = append(spans, span{p.Port.From, p.Port.To, i})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return int(a.from) - int(b.from) })
+	next, first := uint32(r.From), -1
+	for _, sp := range spans {
+		if uint32(sp.from) > next {
+			break
+		}
+		if first < 0 || sp.idx < first {
+			first = sp.idx
+		}
+		next = max(next, uint32(sp.to)+1)
+	}
+	return first, first >= 0 && next > uint32(r.To)
 }
 
 func (c *Config) validateLog(v *config.Checker) {

@@ -110,6 +110,11 @@ type Spec[T any] struct {
 	// (a boot-time ruleset) to w without touching the system; it adds
 	// the -render flag.
 	Render func(w io.Writer, cfg *config.File[T]) error
+	// Check, when set, is -check's dry build of a config that validated:
+	// what a start would do with it short of touching the system, such
+	// as compiling a ruleset from it and reading the files it names. Its
+	// config.Errors are reported as the loader's are.
+	Check func(cfg *config.File[T]) error
 }
 
 // Options are what flags and tests decide about a run.

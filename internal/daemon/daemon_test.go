@@ -381,6 +381,40 @@ func TestMainFlags(t *testing.T) {
 		t.Errorf("Main(-cleanup, broken config) = %d, called %v, cfg %v; want 0, called with nil\n%s", code, called, cleaned, errb.String())
 	}
 
+	// -check runs the spec's Check after validation: its config errors
+	// are exit 78, others exit 1, and nothing is printed on either.
+	spec = testSpec()
+	spec.Check = func(cfg *config.File[section]) error {
+		switch cfg.Section.Greeting {
+		case "hi":
+			return nil
+		case "file":
+			return config.Errors{cfg.ErrorAt("testd.greeting", "cannot read it")}
+		}
+		return errors.New("cannot build it")
+	}
+	checkFile := filepath.Join(dir, "check-file.yaml")
+	os.WriteFile(checkFile, []byte("version: 1\ntestd:\n  greeting: file\n"), 0o600)
+	checkOther := filepath.Join(dir, "check-other.yaml")
+	os.WriteFile(checkOther, []byte("version: 1\ntestd:\n  greeting: other\n"), 0o600)
+	for _, tc := range []struct {
+		cfg            string
+		code           int
+		stdout, stderr string
+	}{
+		{good, ExitOK, "greeting: hi\n", ""},
+		{bad, ExitConfig, "", `testd.greting: unknown key "greting"`},
+		{checkFile, ExitConfig, "", "check-file.yaml:3:13: testd.greeting: cannot read it\nedge-testd: config has 1 error(s)\n"},
+		{checkOther, ExitFailure, "", "edge-testd: cannot build it\n"},
+	} {
+		out.Reset()
+		errb.Reset()
+		code := Main(spec, []string{"-check", "-config", tc.cfg}, &out, &errb)
+		if code != tc.code || !strings.Contains(out.String(), tc.stdout) || tc.stdout == "" && out.Len() > 0 || !strings.Contains(errb.String(), tc.stderr) {
+			t.Errorf("Main(-check, %s) with Check = %d\nstdout %q\nstderr %q\nwant %d, %q, %q", filepath.Base(tc.cfg), code, out.String(), errb.String(), tc.code, tc.stdout, tc.stderr)
+		}
+	}
+
 	// -render appears with a Render func: it writes to stdout, a broken
 	// config is exit 78, and a render error exit 1.
 	spec = testSpec()

@@ -34,7 +34,7 @@ func Main[T any](spec Spec[T], args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", config.DefaultPath, "config file (YAML or JSON)")
-	check := fs.Bool("check", false, "load and validate the config, print it normalized, and exit")
+	check := fs.Bool("check", false, "load and validate the config (and, for some daemons, build it dry), print it normalized, and exit")
 	version := fs.Bool("version", false, "print the version and exit")
 	var cleanup *bool
 	if spec.Cleanup != nil {
@@ -68,6 +68,11 @@ func Main[T any](spec Spec[T], args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			printConfigErrors(stderr, name, err)
 			return ExitConfig
+		}
+		if spec.Check != nil {
+			if err := spec.Check(cfg); err != nil {
+				return exitCode(stderr, name, err)
+			}
 		}
 		out, err := cfg.Normalized()
 		if err != nil {

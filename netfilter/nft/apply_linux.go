@@ -450,7 +450,22 @@ func (e *matchExprs) payload(base payloadBase, off, n uint32) {
 	e.l.load(payloadBases[base], off, n)
 }
 
-func (e *matchExprs) ct(key ctKey) { e.l.add(&expr.Ct{Register: 1, Key: ctKeys[key]}) }
+func (e *matchExprs) ct(key ctKey) {
+	if key != ctOrigProtoDst {
+		e.l.add(&expr.Ct{Register: 1, Key: ctKeys[key]})
+		return
+	}
+	// google/nftables sends NFTA_CT_DIRECTION as a u32; the kernel reads
+	// a u8 (and warns of the length): encode it by hand.
+	var inner attrs
+	inner.u32(unix.NFTA_CT_DREG, 1)
+	inner.u32(unix.NFTA_CT_KEY, unix.NFT_CT_PROTO_DST)
+	inner.add(unix.NFTA_CT_DIRECTION, []byte{0}) // IP_CT_DIR_ORIGINAL
+	var a attrs
+	a.str(unix.NFTA_EXPR_NAME, "ct")
+	a.nest(unix.NFTA_EXPR_DATA, &inner)
+	e.l.list = append(e.l.list, a.b)
+}
 
 func (e *matchExprs) fibDAddrType() {
 	e.l.add(&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true})
@@ -638,6 +653,9 @@ func verdictExpr(r *ruleset.Rule, family string) expr.Any {
 		return &expr.Verdict{Kind: expr.VerdictJump, Chain: r.Target}
 	case ruleset.Goto:
 		return &expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Target}
+	}
+	if r.RejectWith == ruleset.RejectTCPReset {
+		return &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
 	}
 	// reject: ICMP port unreachable of the rule's family, as nft picks it.
 	switch family {

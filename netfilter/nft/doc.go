@@ -90,7 +90,8 @@
 // Statements are translated the way nft compiles them (implicit
 // `meta nfproto`/`meta l4proto` dependencies, byte-aligned prefix loads,
 // bitmask tests for ct state and status, ICMP or ICMPX reject by the
-// rule's family), which is what makes the listing match Render.
+// rule's family, a TCP reset only after a match on tcp), which is what
+// makes the listing match Render.
 //
 // # What survives a re-apply
 //

@@ -29,7 +29,7 @@ import (
 //     port-unreachable`), and the redundant ones it would list
 //     differently (a second `meta nfproto ipv4`);
 //   - which reject a rule gets: ICMP port unreachable when the family is
-//     known, ICMPX otherwise;
+//     known, ICMPX otherwise; a TCP reset only in a rule limited to tcp;
 //   - anonymous interval sets with adjacent values merged (nft's parser
 //     merges them), and one value left is a plain comparison;
 //   - a single source and destination port of one protocol next to each
@@ -165,6 +165,9 @@ type lowerCtx struct {
 	pendNF, pendL4 int
 	// l4At is the index of the statement that established l4.
 	l4At int
+	// l4Pinned says a match relies on the explicit meta l4proto at
+	// pendL4 being listed (ct original proto-dst): nothing may fold it.
+	l4Pinned bool
 	// nfSet and l4Set are the values of an earlier set-valued meta
 	// nfproto / meta l4proto match. nft's parser takes the last value
 	// of such a set as the rule's protocol, and then refuses a later
@@ -277,14 +280,33 @@ func lowerRule(r *ruleset.Rule, sets map[string]*ruleset.Set, flowtable *ruleset
 		}
 		s := stmt{kind: stVerdict, family: ctx.nf}
 		// nft folds a meta nfproto into the reject only when no other
-		// statement stands between them.
-		if ctx.pendNF >= 0 && r.Limit == nil && !r.Counter && r.Log == nil && r.NAT == nil && !r.Offload {
+		// statement stands between them (matches may).
+		fold := ctx.pendNF >= 0 && r.Limit == nil && !r.Counter && r.Log == nil && r.NAT == nil && !r.Offload
+		switch r.RejectWith {
+		case ruleset.RejectICMP:
+		case ruleset.RejectTCPReset:
+			if ctx.l4 != "tcp" {
+				return lr, errors.New("reject with tcp reset needs a match on tcp first (meta l4proto tcp, tcp dport ...)")
+			}
+			if fold {
+				// The listing would lose the family: a TCP reset names
+				// none, and nft reads the text back without it.
+				return lr, errors.New("reject with tcp reset right after a lone meta nfproto: nft lists the rule without the family; match an address of the family instead")
+			}
+			s.family = ""
+		default:
+			return lr, fmt.Errorf("reject with %q; use tcp reset or leave it empty (ICMP port unreachable)", r.RejectWith)
+		}
+		if fold {
 			lr.stmts[ctx.pendNF].hidden = true
 			ctx.pendNF = -1
 		}
 		lr.stmts = append(lr.stmts, s)
 	default:
 		return lr, fmt.Errorf("verdict %q; use accept, drop, reject, return, jump or goto", r.Verdict)
+	}
+	if r.RejectWith != ruleset.RejectICMP && r.Verdict != ruleset.Reject {
+		return lr, fmt.Errorf("reject with %s on a rule whose verdict is %q", r.RejectWith, r.Verdict)
 	}
 	if len(lr.stmts) == 0 {
 		return lr, errors.New("rule has neither matches nor statements")

@@ -32,19 +32,20 @@ type matchKind struct {
 }
 
 var matchKinds = map[ruleset.MatchKind]matchKind{
-	ruleset.IIFName:       ifnameMatch(metaIIFName),
-	ruleset.OIFName:       ifnameMatch(metaOIFName),
-	ruleset.SAddr:         addrMatch,
-	ruleset.DAddr:         addrMatch,
-	ruleset.L4Proto:       l4protoMatch,
-	ruleset.DPort:         portMatch,
-	ruleset.SPort:         portMatch,
-	ruleset.CtState:       ctMatch(ctState, "state", ctStates),
-	ruleset.CtStatus:      ctMatch(ctStatus, "status", ctStatuses),
-	ruleset.FibDAddrLocal: fibLocalMatch,
-	ruleset.ICMPType:      icmpMatch("icmp", "ipv4", "icmp", icmpTypes, dtICMPType),
-	ruleset.ICMPv6Type:    icmpMatch("icmpv6", "ipv6", "ipv6-icmp", icmpv6Types, dtICMPv6Type),
-	ruleset.NFProto:       nfprotoMatch,
+	ruleset.IIFName:         ifnameMatch(metaIIFName),
+	ruleset.OIFName:         ifnameMatch(metaOIFName),
+	ruleset.SAddr:           addrMatch,
+	ruleset.DAddr:           addrMatch,
+	ruleset.L4Proto:         l4protoMatch,
+	ruleset.DPort:           portMatch,
+	ruleset.SPort:           portMatch,
+	ruleset.CtState:         ctMatch(ctState, "state", ctStates),
+	ruleset.CtStatus:        ctMatch(ctStatus, "status", ctStatuses),
+	ruleset.CtOriginalDPort: ctOrigPortMatch,
+	ruleset.FibDAddrLocal:   fibLocalMatch,
+	ruleset.ICMPType:        icmpMatch("icmp", "ipv4", "icmp", icmpTypes, dtICMPType),
+	ruleset.ICMPv6Type:      icmpMatch("icmpv6", "ipv6", "ipv6-icmp", icmpv6Types, dtICMPv6Type),
+	ruleset.NFProto:         nfprotoMatch,
 }
 
 // emitter takes a match's expressions: a load into register 1, then
@@ -91,6 +92,9 @@ const (
 const (
 	ctState ctKey = iota
 	ctStatus
+	// ctOrigProtoDst is the transport destination of the original
+	// direction.
+	ctOrigProtoDst
 )
 
 const (
@@ -404,6 +408,9 @@ var portMatch = matchKind{
 			case ctx.l4 != proto:
 				return fmt.Errorf("%s port after a match that limits the rule to %s", proto, ctx.l4)
 			case ctx.pendL4 >= 0:
+				if ctx.l4Pinned {
+					return fmt.Errorf("%s port after a ct original proto-dst that relies on the meta l4proto before it: nft would list the rule without that and could not read it back; put the port match first", proto)
+				}
 				stmts[ctx.pendL4].hidden = true
 				ctx.pendL4 = -1
 			}
@@ -491,6 +498,49 @@ func ctMatch(key ctKey, name string, bits []namedBit) matchKind {
 			return nil
 		},
 	}
+}
+
+// ct original proto-dst: the destination port the connection was opened
+// to, before DNAT. nft types the value by the transport the rule already
+// knows (without one it cannot even parse a port), and lists a set of
+// them with invalid types: one port or range only.
+var ctOrigPortMatch = matchKind{
+	lower: func(ctx *lowerCtx, s *stmt, stmts []stmt) error {
+		m := &s.m
+		if ctx.l4Set != "" {
+			return errAfterSet("ct original proto-dst", ctx.l4Set)
+		}
+		if ctx.l4 != "tcp" && ctx.l4 != "udp" {
+			return errors.New("ct original proto-dst needs a match on tcp or udp first (meta l4proto tcp, udp dport ...)")
+		}
+		ports, err := normPorts(m.Ports)
+		if err != nil {
+			return err
+		}
+		if len(mergePorts(ports)) != 1 {
+			return fmt.Errorf("%d port ranges; ct original proto-dst takes one port or range (nft cannot list a set of them)", len(ports))
+		}
+		m.Ports = mergePorts(ports)
+		// An explicit meta l4proto it relies on must stay listed: a later
+		// port match would fold it, and nft could not read the text back.
+		if ctx.pendL4 >= 0 {
+			ctx.l4Pinned = true
+		}
+		return nil
+	},
+	render: func(s stmt) string {
+		return "ct original proto-dst " + neq(s.m) + portRangeString(s.m.Ports[0])
+	},
+	build: func(e emitter, s stmt) error {
+		p := s.m.Ports[0]
+		e.ct(ctOrigProtoDst)
+		if p.From == p.To {
+			e.cmp(eqOp(s.m.Negate), be16(p.From))
+			return nil
+		}
+		inRange(e, be16(p.From), be16(p.To), s.m.Negate)
+		return nil
+	},
 }
 
 // fib daddr type local: packets to one of the host's own addresses.

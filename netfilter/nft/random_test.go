@@ -132,6 +132,18 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 		for range rng.IntN(4) {
 			rule.Matches = append(rule.Matches, randMatch())
 		}
+		if rng.IntN(6) == 0 {
+			// ct original proto-dst needs tcp or udp before it: often
+			// give it its own, and sometimes a match after it.
+			if rng.IntN(3) > 0 {
+				rule.Matches = append(rule.Matches, protos(false, []string{"tcp", "udp"}[rng.IntN(2)]))
+			}
+			p := []ruleset.PortRange{port(8080), prange(27015, 27030), port(1)}[rng.IntN(3)]
+			rule.Matches = append(rule.Matches, ruleset.Match{Kind: ruleset.CtOriginalDPort, Negate: rng.IntN(4) == 0, Ports: []ruleset.PortRange{p}})
+			if rng.IntN(3) == 0 {
+				rule.Matches = append(rule.Matches, randMatch())
+			}
+		}
 		if rng.IntN(5) == 0 {
 			fam := []ruleset.Family{ruleset.IP, ruleset.IP6}[rng.IntN(2)]
 			set := map[ruleset.Family]string{ruleset.IP: "m4", ruleset.IP6: "m6"}[fam]
@@ -168,6 +180,13 @@ func randomRuleset(rng *rand.Rand, n int) (*ruleset.Ruleset, int) {
 			}
 			if rule.Verdict == ruleset.Jump || rule.Verdict == ruleset.Goto {
 				rule.Target = "sub"
+			}
+			if rule.Verdict == ruleset.Reject && rng.IntN(2) == 0 {
+				// A TCP reset needs tcp: often add it, last.
+				rule.RejectWith = ruleset.RejectTCPReset
+				if rng.IntN(3) > 0 {
+					rule.Matches = append(rule.Matches, protos(false, "tcp"))
+				}
 			}
 		}
 		if rule.NAT != nil && rng.IntN(2) == 0 {

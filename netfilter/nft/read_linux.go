@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/homeedge/edge/netfilter/ruleset"
 	"github.com/mdlayher/netlink"
@@ -40,31 +39,13 @@ func ReadCounters(c *Conn, table string) (map[string]Counter, error) {
 	if ok, err := TableExists(c, table); err != nil || !ok {
 		return out, err
 	}
-	chains, err := c.lib.ListChainsOfTableFamily(nftables.TableFamily(familyNum))
+	err := c.eachRule(table, func(id string, cnt *Counter) {
+		if id != "" && cnt != nil {
+			out[id] = *cnt
+		}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read counters of %s: list chains: %w", tableRef(table), err)
-	}
-	t := libTable(table)
-	for _, ch := range chains {
-		if ch.Table.Name != table {
-			continue
-		}
-		rules, err := c.lib.GetRules(t, ch)
-		if err != nil {
-			return nil, fmt.Errorf("read counters of %s: rules of chain %s: %w", tableRef(table), ch.Name, err)
-		}
-		for _, r := range rules {
-			id, ok := userdata.GetString(r.UserData, userdata.TypeComment)
-			if !ok {
-				continue
-			}
-			for _, e := range r.Exprs {
-				if ce, ok := e.(*expr.Counter); ok {
-					out[id] = Counter{Packets: ce.Packets, Bytes: ce.Bytes}
-					break
-				}
-			}
-		}
+		return nil, fmt.Errorf("read counters of %s: %w", tableRef(table), err)
 	}
 	return out, nil
 }
@@ -77,25 +58,99 @@ func ReadRuleIDs(c *Conn, table string) (map[string]int, error) {
 	if ok, err := TableExists(c, table); err != nil || !ok {
 		return out, err
 	}
-	chains, err := c.lib.ListChainsOfTableFamily(nftables.TableFamily(familyNum))
+	err := c.eachRule(table, func(id string, _ *Counter) { out[id]++ })
 	if err != nil {
-		return nil, fmt.Errorf("read rules of %s: list chains: %w", tableRef(table), err)
-	}
-	t := libTable(table)
-	for _, ch := range chains {
-		if ch.Table.Name != table {
-			continue
-		}
-		rules, err := c.lib.GetRules(t, ch)
-		if err != nil {
-			return nil, fmt.Errorf("read rules of %s: chain %s: %w", tableRef(table), ch.Name, err)
-		}
-		for _, r := range rules {
-			id, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-			out[id]++
-		}
+		return nil, fmt.Errorf("read rules of %s: %w", tableRef(table), err)
 	}
 	return out, nil
+}
+
+// eachRule dumps the rules of table inet table, every chain's in one
+// request, and calls fn with each rule's comment ("" when it has none)
+// and its first counter (nil when it has none). It decodes nothing else:
+// google/nftables' rule parser fails on whole chains over one expression
+// it reads wrong (the direction of ct original proto-dst, which it takes
+// for a u32; the kernel sends a u8).
+func (c *Conn) eachRule(table string, fn func(id string, counter *Counter)) error {
+	var req attrs
+	req.str(unix.NFTA_RULE_TABLE, table)
+	return c.dump(unix.NFT_MSG_GETRULE, familyNum, req.b, func(data []byte) error {
+		ad, err := netlink.NewAttributeDecoder(data)
+		if err != nil {
+			return err
+		}
+		ad.ByteOrder = binary.BigEndian
+		var (
+			inTable bool
+			id      string
+			cnt     *Counter
+		)
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_RULE_TABLE:
+				inTable = ad.String() == table
+			case unix.NFTA_RULE_USERDATA:
+				id, _ = userdata.GetString(ad.Bytes(), userdata.TypeComment)
+			case unix.NFTA_RULE_EXPRESSIONS:
+				ad.Nested(func(list *netlink.AttributeDecoder) error {
+					for list.Next() {
+						if cnt == nil && list.Type() == unix.NFTA_LIST_ELEM {
+							list.Nested(func(e *netlink.AttributeDecoder) error {
+								cnt = decodeCounter(e)
+								return nil
+							})
+						}
+					}
+					return nil
+				})
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return err
+		}
+		if inTable {
+			fn(id, cnt)
+		}
+		return nil
+	})
+}
+
+// decodeCounter returns the counter of an expression's attributes, or nil
+// when the expression is not a counter (or cannot be read as one).
+func decodeCounter(e *netlink.AttributeDecoder) *Counter {
+	var (
+		name string
+		data []byte
+	)
+	for e.Next() {
+		switch e.Type() {
+		case unix.NFTA_EXPR_NAME:
+			name = e.String()
+		case unix.NFTA_EXPR_DATA:
+			data = e.Bytes()
+		}
+	}
+	if name != "counter" {
+		return nil
+	}
+	d, err := netlink.NewAttributeDecoder(data)
+	if err != nil {
+		return nil
+	}
+	d.ByteOrder = binary.BigEndian
+	var c Counter
+	for d.Next() {
+		switch d.Type() {
+		case unix.NFTA_COUNTER_PACKETS:
+			c.Packets = d.Uint64()
+		case unix.NFTA_COUNTER_BYTES:
+			c.Bytes = d.Uint64()
+		}
+	}
+	if d.Err() != nil {
+		return nil
+	}
+	return &c
 }
 
 // ReadSetElements returns the elements of set inet table set, with the

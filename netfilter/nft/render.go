@@ -313,6 +313,9 @@ func renderVerdict(r *ruleset.Rule, family string) string {
 	case ruleset.Jump, ruleset.Goto:
 		return fmt.Sprintf("%s %s", r.Verdict, r.Target)
 	case ruleset.Reject:
+		if r.RejectWith == ruleset.RejectTCPReset {
+			return "reject with tcp reset"
+		}
 		switch family {
 		case "ipv4":
 			return "reject with icmp port-unreachable"

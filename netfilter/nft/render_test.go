@@ -66,6 +66,41 @@ func TestRenderWithCounters(t *testing.T) {
 	}
 }
 
+// TestRenderReject: a reject answers with ICMP of the rule's family, or
+// ICMPX, or with a TCP reset in a rule limited to tcp, printed as nft
+// lists each (the oracle test holds the representative ruleset's rejects
+// to nft itself).
+func TestRenderReject(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		matches []ruleset.Match
+		with    ruleset.RejectKind
+		counter bool
+		want    string
+	}{
+		{"icmpx", nil, "", false, "reject"},
+		{"icmp", []ruleset.Match{addr(ruleset.SAddr, ruleset.IP, false, "192.0.2.0/24")}, "", false, "ip saddr 192.0.2.0/24 reject with icmp port-unreachable"},
+		{"tcp reset", []ruleset.Match{protos(false, "tcp")}, ruleset.RejectTCPReset, true, "meta l4proto tcp counter packets 0 bytes 0 reject with tcp reset"},
+		{"tcp reset of a port", []ruleset.Match{ports(ruleset.DPort, "tcp", false, port(23))}, ruleset.RejectTCPReset, false, "tcp dport 23 reject with tcp reset"},
+		{"tcp reset of a family", []ruleset.Match{addr(ruleset.DAddr, ruleset.IP6, false, "2001:db8::/32"), protos(false, "tcp")}, ruleset.RejectTCPReset, false,
+			"ip6 daddr 2001:db8::/32 meta l4proto tcp reject with tcp reset"},
+		{"tcp reset after nfproto and a statement", []ruleset.Match{values(ruleset.NFProto, false, "ipv4"), protos(false, "tcp")}, ruleset.RejectTCPReset, true,
+			"meta nfproto ipv4 meta l4proto tcp counter packets 0 bytes 0 reject with tcp reset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rule := &ruleset.Rule{ID: "r", Matches: tc.matches, Counter: tc.counter, Verdict: ruleset.Reject, RejectWith: tc.with}
+			r := &ruleset.Ruleset{Table: "edge", Chains: []*ruleset.Chain{{Name: "input", Hook: ruleset.Input, Policy: ruleset.Accept, Rules: []*ruleset.Rule{rule}}}}
+			if err := Check(r); err != nil {
+				t.Fatalf("Check = %v", err)
+			}
+			want := "table inet edge {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\t" + tc.want + " comment \"r\"\n\t}\n}\n"
+			if got := Render(r); got != want {
+				t.Errorf("Render =\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
 func TestPrioString(t *testing.T) {
 	for _, tc := range []struct {
 		prio   int
@@ -236,6 +271,37 @@ func TestCheck(t *testing.T) {
 		{"masquerade address", func(r *ruleset.Ruleset) {
 			rule(r).NAT = &ruleset.NAT{Kind: ruleset.Masquerade, Addr: netip.MustParseAddr("192.0.2.1")}
 		}, "masquerade takes no address"},
+		{"tcp reset without tcp", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp", "udp")}
+			rule(r).Verdict, rule(r).RejectWith = ruleset.Reject, ruleset.RejectTCPReset
+		}, `rule "r1": reject with tcp reset needs a match on tcp first`},
+		{"tcp reset after a negated protocol", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(true, "udp")}
+			rule(r).Verdict, rule(r).RejectWith = ruleset.Reject, ruleset.RejectTCPReset
+		}, `reject with tcp reset needs a match on tcp first`},
+		{"tcp reset after a lone nfproto", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{values(ruleset.NFProto, false, "ipv4"), ports(ruleset.DPort, "tcp", false, port(22))}
+			rule(r).Verdict, rule(r).RejectWith = ruleset.Reject, ruleset.RejectTCPReset
+		}, `reject with tcp reset right after a lone meta nfproto`},
+		{"ct original without a transport", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{{Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(8080)}}}
+		}, `match 1 (ctoriginaldport): ct original proto-dst needs a match on tcp or udp first`},
+		{"ct original of several ports", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp"), {Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(80), port(8080)}}}
+		}, `match 2 (ctoriginaldport): 2 port ranges; ct original proto-dst takes one port or range`},
+		{"ct original after a protocol set", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp", "udp"), {Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(80)}}}
+		}, `ct original proto-dst after a match on several protocols`},
+		{"port that would fold the l4proto ct original needs", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp"), {Kind: ruleset.CtOriginalDPort, Ports: []ruleset.PortRange{port(8080)}}, ports(ruleset.DPort, "tcp", false, port(80))}
+		}, `match 3 (dport): tcp port after a ct original proto-dst that relies on the meta l4proto before it`},
+		{"reset without reject", func(r *ruleset.Ruleset) {
+			rule(r).Matches = []ruleset.Match{protos(false, "tcp")}
+			rule(r).RejectWith = ruleset.RejectTCPReset
+		}, `reject with tcp reset on a rule whose verdict is "accept"`},
+		{"reject kind", func(r *ruleset.Ruleset) {
+			rule(r).Verdict, rule(r).RejectWith = ruleset.Reject, "host-unreachable"
+		}, `reject with "host-unreachable"; use tcp reset`},
 		{"empty rule", func(r *ruleset.Ruleset) { rule(r).Verdict = "" }, `rule "r1": rule has neither matches nor statements`},
 		{"dynamic interval", func(r *ruleset.Ruleset) { r.Sets[1].Interval = true }, "set m4: a dynamic set cannot have intervals"},
 		{"element comment", func(r *ruleset.Ruleset) {

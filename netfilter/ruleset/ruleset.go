@@ -174,7 +174,24 @@ type Rule struct {
 	Verdict Verdict
 	// Target is the chain of a jump or goto.
 	Target string
+	// RejectWith is how a reject answers (the zero value: ICMP port
+	// unreachable).
+	RejectWith RejectKind
 }
+
+// RejectKind is how a reject answers the packet it refuses.
+type RejectKind string
+
+// Reject kinds.
+const (
+	// RejectICMP answers with an ICMP port unreachable, or ICMPv6 for
+	// IPv6: of the rule's family when the rule has one, else of the
+	// packet's (nft's icmpx).
+	RejectICMP RejectKind = ""
+	// RejectTCPReset answers with a TCP reset, as a closed port does. It
+	// needs a rule limited to tcp (meta l4proto tcp, tcp dport ...).
+	RejectTCPReset RejectKind = "tcp reset"
+)
 
 // MatchKind says what a Match compares.
 type MatchKind string
@@ -200,6 +217,11 @@ const (
 	CtState MatchKind = "ctstate"
 	// CtStatus compares conntrack status bits (Values: dnat, snat).
 	CtStatus MatchKind = "ctstatus"
+	// CtOriginalDPort compares the destination port the connection was
+	// opened to, before any DNAT rewrote it (ct original proto-dst), with
+	// Ports: one port or range. An earlier match must limit the rule to
+	// tcp or udp.
+	CtOriginalDPort MatchKind = "ctoriginaldport"
 	// FibDAddrLocal matches packets to one of the host's own addresses.
 	FibDAddrLocal MatchKind = "fibdaddrlocal"
 	// ICMPType and ICMPv6Type compare ICMP types (Values, by nft's names:
