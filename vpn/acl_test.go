@@ -1,9 +1,8 @@
 package vpn
 
 import (
-	"flag"
+	"github.com/homeedge/edge/internal/golden"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,26 +10,6 @@ import (
 	"github.com/homeedge/edge/internal/config"
 	"github.com/homeedge/edge/netfilter/nft"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
-}
 
 // entries parses access entries (prefixes and addresses, with services).
 func entries(ss ...string) []accessEntry {
@@ -81,7 +60,7 @@ func TestACLGolden(t *testing.T) {
 			if err := nft.Check(rs); err != nil {
 				t.Fatalf("Check(aclRuleset) = %v", err)
 			}
-			golden(t, "acl-"+tc.name+".golden", nft.Render(rs))
+			golden.Check(t, "acl-"+tc.name+".golden", nft.Render(rs))
 		})
 	}
 }

@@ -1,17 +1,16 @@
 package vpn
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/homeedge/edge/internal/daemon/daemontest"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,23 +47,6 @@ func wg0(extra string) string {
 ` + extra
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // testVPN is a service on fakes, driven directly.
 type testVPN struct {
 	t     *testing.T
@@ -73,7 +55,7 @@ type testVPN struct {
 	dns   *fakeDNS
 	clock *fakeClock
 	dir   string
-	logs  *syncBuffer
+	logs  *daemontest.Buffer
 	gen   int64
 }
 
@@ -88,7 +70,7 @@ func parseConfig(t *testing.T, body string) *config.File[Config] {
 
 func startVPN(t *testing.T, body string) *testVPN {
 	t.Helper()
-	v := &testVPN{t: t, k: newFakeKernel(), dns: newFakeDNS(), clock: newFakeClock(), dir: t.TempDir(), logs: &syncBuffer{}}
+	v := &testVPN{t: t, k: newFakeKernel(), dns: newFakeDNS(), clock: newFakeClock(), dir: t.TempDir(), logs: &daemontest.Buffer{}}
 	env := daemon.Env{Log: slog.New(slog.NewTextHandler(v.logs, nil)), Metrics: prometheus.NewRegistry(), StateDir: v.dir}
 	s, err := newService(env, parseConfig(t, body), fakeHost(v.k, v.dns, v.clock))
 	if err != nil {

@@ -1,10 +1,8 @@
 package nft
 
 import (
-	"flag"
+	"github.com/homeedge/edge/internal/golden"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,26 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/homeedge/edge/netfilter/ruleset"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
-}
 
 // TestRenderGolden pins the text of the representative ruleset (every
 // match kind, statement, set and chain kind, plus a flowtable). The
@@ -41,15 +19,15 @@ func TestRenderGolden(t *testing.T) {
 	if err := Check(r); err != nil {
 		t.Fatalf("Check(representative) = %v", err)
 	}
-	golden(t, "representative.golden", Render(r))
+	golden.Check(t, "representative.golden", Render(r))
 
 	script, err := RenderScript(representative())
 	if err != nil {
 		t.Fatalf("RenderScript: %v", err)
 	}
-	golden(t, "representative.nft.golden", script)
+	golden.Check(t, "representative.nft.golden", script)
 
-	golden(t, "empty.golden", Render(&ruleset.Ruleset{Table: "edge"}))
+	golden.Check(t, "empty.golden", Render(&ruleset.Ruleset{Table: "edge"}))
 }
 
 func TestRenderWithCounters(t *testing.T) {
