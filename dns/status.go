@@ -18,12 +18,7 @@ func (s *Server) Status() any {
 	for _, v := range rt.set.Views() {
 		st.Views = append(st.Views, v.Name)
 	}
-	for _, t := range s.health.Status() {
-		st.Health = append(st.Health, ctlapi.HealthTarget{
-			Key: t.Key, Addr: t.Addr, Type: t.Type, Port: t.Port, Up: t.Up, Checked: t.Checked,
-			Since: t.Since, LastCheck: t.LastCheck, LastError: t.LastError, Successes: t.Successes, Failures: t.Failures,
-		})
-	}
+	st.Health = append(st.Health, s.health.Status()...)
 	if db := s.geo.Load(); db != nil {
 		for _, d := range db.Status() {
 			st.GeoIP = append(st.GeoIP, ctlapi.DNSGeoIPDB{

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"github.com/homeedge/edge/internal/ctlapi"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -59,30 +60,6 @@ type Change struct {
 	// refused", "http status 503", "timeout after 2s"), how many checks
 	// passed, or what Set did ("check changed", "removed").
 	Reason string
-}
-
-// TargetStatus is what Status reports of one target, for the admin API.
-type TargetStatus struct {
-	Key  string     `json:"key"`
-	Addr netip.Addr `json:"addr"`
-	Type string     `json:"type"`
-	Port uint16     `json:"port"`
-	// Up is what Up answers.
-	Up bool `json:"up"`
-	// Checked is false until the first check finished; until then the
-	// target counts as up.
-	Checked bool `json:"checked"`
-	// Since is when the target last went up or down, or when its checks
-	// started.
-	Since time.Time `json:"since"`
-	// LastCheck is when the latest finished check started.
-	LastCheck time.Time `json:"last_check,omitzero"`
-	// LastError is why the latest check failed; empty when it passed.
-	LastError string `json:"last_error,omitempty"`
-	// Successes and Failures count the latest run of equal results; one
-	// of them is zero.
-	Successes int `json:"successes"`
-	Failures  int `json:"failures"`
 }
 
 // Checker runs the health checks of a set of targets and answers, without
@@ -368,21 +345,22 @@ func (c *Checker) Subscribe(fn func(Change)) (cancel func()) {
 	return c.events.subscribe(fn)
 }
 
-// Status reports every target, sorted by key.
-func (c *Checker) Status() []TargetStatus {
+// Status reports every target, sorted by key, as the admin API carries
+// it.
+func (c *Checker) Status() []ctlapi.HealthTarget {
 	view := *c.view.Load()
-	out := make([]TargetStatus, 0, len(view))
+	out := make([]ctlapi.HealthTarget, 0, len(view))
 	for _, t := range view {
 		t.mu.Lock()
 		s := t.state
 		t.mu.Unlock()
-		out = append(out, TargetStatus{
+		out = append(out, ctlapi.HealthTarget{
 			Key: t.key, Addr: t.addr, Type: t.check.Type, Port: t.check.Port,
 			Up: s.up, Checked: s.checked, Since: s.since, LastCheck: s.lastCheck, LastError: s.lastErr,
 			Successes: s.successes, Failures: s.failures,
 		})
 	}
-	slices.SortFunc(out, func(a, b TargetStatus) int { return cmp.Compare(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b ctlapi.HealthTarget) int { return cmp.Compare(a.Key, b.Key) })
 	return out
 }
 

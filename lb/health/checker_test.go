@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/homeedge/edge/internal/ctlapi"
 	"log/slog"
 	"net"
 	"net/http"
@@ -96,7 +97,7 @@ func noChange(t *testing.T, ch <-chan Change, wait time.Duration) {
 	}
 }
 
-func status(t *testing.T, c *Checker, key string) TargetStatus {
+func status(t *testing.T, c *Checker, key string) ctlapi.HealthTarget {
 	t.Helper()
 	for _, s := range c.Status() {
 		if s.Key == key {
@@ -104,7 +105,7 @@ func status(t *testing.T, c *Checker, key string) TargetStatus {
 		}
 	}
 	t.Fatalf("Status() has no target %q", key)
-	return TargetStatus{}
+	return ctlapi.HealthTarget{}
 }
 
 // runningChecks counts the goroutines running a target's checks.
