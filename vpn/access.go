@@ -1,7 +1,6 @@
 package vpn
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -196,27 +195,8 @@ func normServices(in []accessService) []accessService {
 	var out []accessService
 	for _, proto := range slices.Sorted(maps.Keys(byProto)) {
 		sv := byProto[proto]
-		sv.Ports = mergePortRanges(sv.Ports)
+		sv.Ports = ruleset.MergePorts(sv.Ports)
 		out = append(out, *sv)
-	}
-	return out
-}
-
-// mergePortRanges sorts ranges and joins those that overlap or touch.
-func mergePortRanges(rs []ruleset.PortRange) []ruleset.PortRange {
-	if len(rs) == 0 {
-		return nil
-	}
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b ruleset.PortRange) int { return cmp.Compare(a.From, b.From) })
-	out := rs[:1]
-	for _, r := range rs[1:] {
-		last := &out[len(out)-1]
-		if uint32(r.From) <= uint32(last.To)+1 {
-			last.To = max(last.To, r.To)
-			continue
-		}
-		out = append(out, r)
 	}
 	return out
 }

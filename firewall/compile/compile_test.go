@@ -176,7 +176,7 @@ func TestMergePrefixes(t *testing.T) {
 
 func TestMergePorts(t *testing.T) {
 	pr := func(from, to uint16) ruleset.PortRange { return ruleset.PortRange{From: from, To: to} }
-	got := mergePorts([]ruleset.PortRange{pr(80, 80), pr(443, 443), pr(81, 90), pr(85, 100), pr(22, 22), pr(101, 101)})
+	got := ruleset.MergePorts([]ruleset.PortRange{pr(80, 80), pr(443, 443), pr(81, 90), pr(85, 100), pr(22, 22), pr(101, 101)})
 	want := []ruleset.PortRange{pr(22, 22), pr(80, 101), pr(443, 443)}
 	if !cmp.Equal(got, want) {
 		t.Errorf("mergePorts = %v, want %v", got, want)

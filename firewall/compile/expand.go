@@ -140,7 +140,7 @@ func setAxis(kind ruleset.MatchKind, name string) axis {
 // portAxis matches destination ports of tcp and udp: one alternative when
 // both protocols have the same ports, else one per protocol.
 func portAxis(tcp, udp []ruleset.PortRange) axis {
-	tcp, udp = mergePorts(tcp), mergePorts(udp)
+	tcp, udp = ruleset.MergePorts(tcp), ruleset.MergePorts(udp)
 	if len(tcp) > 0 && slices.Equal(tcp, udp) {
 		return axis{{matches: []ruleset.Match{
 			{Kind: ruleset.L4Proto, Protos: []string{"tcp", "udp"}},
@@ -155,25 +155,6 @@ func portAxis(tcp, udp []ruleset.PortRange) axis {
 		ax = append(ax, alt{slot: slotProto, token: "udp", matches: []ruleset.Match{{Kind: ruleset.DPort, Protos: []string{"udp"}, Ports: udp}}})
 	}
 	return ax
-}
-
-// mergePorts sorts ranges and merges those that overlap or touch.
-func mergePorts(ps []ruleset.PortRange) []ruleset.PortRange {
-	if len(ps) == 0 {
-		return nil
-	}
-	ps = slices.Clone(ps)
-	slices.SortFunc(ps, func(a, b ruleset.PortRange) int { return int(a.From) - int(b.From) })
-	out := ps[:1]
-	for _, p := range ps[1:] {
-		last := &out[len(out)-1]
-		if int(p.From) <= int(last.To)+1 {
-			last.To = max(last.To, p.To)
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
 }
 
 // item is one nft rule of a group, with its qualifier tokens.

@@ -9,8 +9,10 @@
 package ruleset
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -250,6 +252,26 @@ type Match struct {
 
 // PortRange is a port (From == To) or a range.
 type PortRange struct{ From, To uint16 }
+
+// MergePorts returns ranges sorted, with those that overlap or touch
+// joined (80, 81-90, 85-100 is 80-100); ranges itself is not changed.
+func MergePorts(ranges []PortRange) []PortRange {
+	if len(ranges) == 0 {
+		return nil
+	}
+	rs := slices.Clone(ranges)
+	slices.SortFunc(rs, func(a, b PortRange) int { return cmp.Compare(a.From, b.From) })
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		last := &out[len(out)-1]
+		if uint32(r.From) <= uint32(last.To)+1 {
+			last.To = max(last.To, r.To)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
 
 // Limit is a rate limit statement. Over inverts it: the rule matches
 // only above the rate.
