@@ -227,6 +227,16 @@ func TestInventoryErrors(t *testing.T) {
 		{"router nics", `        - {name: wan, mac: "aa:bb:cc:00:00:01", speed: 2500, role: wan}`, `        - {name: wan, mac: "aa:bb:cc:00:00:01", speed: 2500}`, `hosts.router.hardware.nics: a router needs a nic with role wan and one with role lan`},
 		{"admin key", "ssh: [\"ssh-ed25519", "ssh: [\"ssh-dss", `admins[0].ssh[0]: want an SSH public key`},
 		{"role option", "builder: {max_jobs: 8, speed_factor: 4}", "builder: {max_job: 8}", `hosts.nas.options.builder.max_job: unknown key "max_job" (did you mean "max_jobs"?)`},
+		// What reaches Nix or a udev rule must be a plain interface name.
+		{"nic name injection", `{name: eth0, mac: "aa:bb:cc:00:01:01"`, `{name: "eth0\"; ${builtins.abort \"x\"}", mac: "aa:bb:cc:00:01:01"`, `hosts.nas.hardware.nics[0].name: invalid interface name`},
+		{"nic name newline", `{name: eth0, mac: "aa:bb:cc:00:01:01"`, `{name: "eth0\nx", mac: "aa:bb:cc:00:01:01"`, `hosts.nas.hardware.nics[0].name: invalid interface name`},
+		{"duplicate nic name", `{name: lan, mac: "aa:bb:cc:00:00:02"`, `{name: wan, mac: "aa:bb:cc:00:00:02"`, `hosts.router.hardware.nics[1].name: wan is also the name of nics[0]`},
+		{"duplicate mac", `mac: "aa:bb:cc:00:01:01"`, `mac: "aa:bb:cc:00:00:01"`, `hosts.router.hardware.nics[0].mac: MAC aa:bb:cc:00:00:01 is also hosts.nas.hardware.nics[0]'s`},
+		{"negative speed", `mac: "aa:bb:cc:00:01:01", speed: 10000}`, `mac: "aa:bb:cc:00:01:01", speed: -10}`, `hosts.nas.hardware.nics[0].speed: want the link speed in Mbit/s`},
+		{"two disks one mount", "mount: /srv/bulk", "mount: /var/lib/libvirt/images", `data_disks[1].mount: /var/lib/libvirt/images is also the mount of data_disks[0]`},
+		{"data disk on /boot", "mount: /data, fs: xfs", "mount: /boot, fs: xfs", `hosts.nas.hardware.data_disks[0].mount: /boot is the boot disk's`},
+		{"boot disk as data", "{id: ata-WDC_WD80EFZZ-68BTXN0_WD-CA0AAAA1, mount: /data", "{id: nvme-WD_BLACK_SN770_1TB_22001A800001, mount: /data", `hosts.nas.hardware.data_disks[0].id: disk nvme-WD_BLACK_SN770_1TB_22001A800001 is the boot disk already`},
+		{"same fixed address", "networks: [lan, nebula]\n    hardware:\n      firmware: uefi\n      boot_disk: {id: nvme-WD_BLACK", "networks: [lan, nebula]\n    addresses: {lan: 192.168.1.1}\n    hardware:\n      firmware: uefi\n      boot_disk: {id: nvme-WD_BLACK", `hosts.router.addresses.lan: 192.168.1.1 is also nas's address`},
 		{"option without role", "metrics-server: {retention: 90d}", "metrics-server: {retention: 90days}", `hosts.logs.options.metrics-server.retention: want a duration such as 30d or 12w, got "90days"`},
 	}
 	for _, tc := range tests {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -128,6 +129,10 @@ var (
 	hostNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 	diskIDRE   = regexp.MustCompile(`^[A-Za-z0-9._:+-]+$`)
 	macRE      = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
+	// nicNameRE is what a kernel interface name may be and what is safe
+	// in a udev rule and a Nix string: no space, slash, colon, quote,
+	// dollar or newline.
+	nicNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
 )
 
 // LoadInventory reads and checks fleet.yaml.
@@ -219,6 +224,7 @@ func (inv *Inventory) validate(c *config.Checker) {
 		c.Key("hosts").Errorf("missing; list the fleet's machines")
 	}
 	routers := 0
+	macs, fixed := map[string]string{}, map[netip.Addr]string{}
 	for _, name := range slices.Sorted(maps.Keys(inv.Hosts)) {
 		h := inv.Hosts[name]
 		hc := c.Key("hosts").Key(name)
@@ -253,6 +259,10 @@ func (inv *Inventory) validate(c *config.Checker) {
 				hc.Key("addresses").Key(n).Errorf("the host is not in network %s; add it to networks", n)
 			case !net.Prefix.Contains(a):
 				hc.Key("addresses").Key(n).Errorf("%s is not in %s (%s)", a, n, net.Prefix)
+			case fixed[a] != "":
+				hc.Key("addresses").Key(n).Errorf("%s is also %s's address; give each host its own", a, fixed[a])
+			default:
+				fixed[a] = name
 			}
 		}
 		hw := hc.Key("hardware")
@@ -264,13 +274,33 @@ func (inv *Inventory) validate(c *config.Checker) {
 		if h.Hardware.Boot.ID == "" {
 			hw.Key("boot_disk").Key("id").Errorf("missing; the boot disk's name under /dev/disk/by-id")
 		}
+		mounts, disks := map[string]int{}, map[string]string{}
 		for i, d := range append([]Disk{h.Hardware.Boot}, h.Hardware.Data...) {
 			dc := hw.Key("boot_disk")
+			what := "the boot disk"
 			if i > 0 {
 				dc = hw.Key("data_disks").Index(i - 1)
-				if !strings.HasPrefix(d.Mount, "/") {
+				what = fmt.Sprintf("data_disks[%d]", i-1)
+				mount := path.Clean(d.Mount)
+				switch {
+				case !strings.HasPrefix(d.Mount, "/"):
 					dc.Key("mount").Errorf("missing or relative; where the disk is mounted, such as /data")
+				case mount == "/" || mount == "/boot" || strings.HasPrefix(mount, "/boot/") || mount == "/nix" || strings.HasPrefix(mount, "/nix/"):
+					dc.Key("mount").Errorf("%s is the boot disk's; mount a data disk elsewhere, such as /data", d.Mount)
+				case strings.ContainsAny(d.Mount, " \t\n\"'$`\\"):
+					dc.Key("mount").Errorf("mount %q has a space, quote, dollar or backslash; use a plain path", d.Mount)
+				default:
+					if j, dup := mounts[mount]; dup {
+						dc.Key("mount").Errorf("%s is also the mount of data_disks[%d]; one disk a mount point", d.Mount, j)
+					}
+					mounts[mount] = i - 1
 				}
+			}
+			if d.ID != "" {
+				if prev, dup := disks[d.ID]; dup {
+					dc.Key("id").Errorf("disk %s is %s already; list each disk once", d.ID, prev)
+				}
+				disks[d.ID] = what
 			}
 			if d.ID != "" && !diskIDRE.MatchString(d.ID) {
 				dc.Key("id").Errorf("invalid disk id %q", d.ID)
@@ -281,13 +311,25 @@ func (inv *Inventory) validate(c *config.Checker) {
 				dc.Key("fs").Errorf("unknown file system %q; use ext4, xfs or btrfs", d.FS)
 			}
 		}
+		names := map[string]int{}
 		for i, nic := range h.Hardware.NICs {
 			nc := hw.Key("nics").Index(i)
-			if nic.Name == "" || len(nic.Name) > 15 {
-				nc.Key("name").Errorf("want an interface name of 1 to 15 characters")
+			if !nicNameRE.MatchString(nic.Name) {
+				nc.Key("name").Errorf("invalid interface name %q; want 1 to 15 letters, digits, '_', '.' or '-', starting with a letter or digit", nic.Name)
+			} else if j, dup := names[nic.Name]; dup {
+				nc.Key("name").Errorf("%s is also the name of nics[%d]", nic.Name, j)
+			} else {
+				names[nic.Name] = i
 			}
 			if !macRE.MatchString(nic.MAC) {
 				nc.Key("mac").Errorf("invalid MAC %q; write it as aa:bb:cc:dd:ee:ff", nic.MAC)
+			} else if prev, dup := macs[nic.MAC]; dup {
+				nc.Key("mac").Errorf("MAC %s is also %s's; every interface has its own", nic.MAC, prev)
+			} else {
+				macs[nic.MAC] = fmt.Sprintf("hosts.%s.hardware.nics[%d]", name, i)
+			}
+			if nic.Speed < 0 {
+				nc.Key("speed").Errorf("want the link speed in Mbit/s (0 if unknown), got %d", nic.Speed)
 			}
 			switch nic.Role {
 			case "", "wan", "lan":
