@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homeedge/edge/identity"
 	"github.com/homeedge/edge/internal/nettest"
 )
 
@@ -342,6 +343,69 @@ func TestRekey(t *testing.T) {
 	for _, f := range []string{"machines/nas/facts.json", "machines/router/facts.json"} {
 		if !bytes.Equal(before[f], after[f]) {
 			t.Errorf("rekey changed %s", f)
+		}
+	}
+}
+
+// TestRotateSSHKeepsOtherKeys: a new SSH host key re-encrypts the host's
+// WireGuard key to it and keeps the key (the router's rotation used to cut
+// every laptop off); it needs an admin's key for that, and an item the
+// host does not have is an error.
+func TestRotateSSHKeepsOtherKeys(t *testing.T) {
+	dir := copyTree(t)
+	inv, _ := LoadInventory(filepath.Join(dir, "fleet.yaml"))
+	var old Facts
+	readJSON(factsPath(dir, "router"), &old)
+	wgSecret := filepath.Join(dir, secretPath("router", "wireguard.key"))
+	decrypt := func() string {
+		t.Helper()
+		enc, err := os.ReadFile(wgSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := identity.Decrypt(enc, adminKey(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(plain)
+	}
+	before := decrypt()
+
+	if _, err := Generate(inv, Options{Dir: dir, Rotate: []string{"router/ssh"}}); err == nil || !strings.Contains(err.Error(), "--identity") {
+		t.Fatalf("rotate router ssh without an admin key = %v, want a request for --identity", err)
+	}
+	if _, err := Generate(inv, Options{Dir: dir, Rotate: []string{"router/ssh"}, Identity: adminKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	var now Facts
+	readJSON(factsPath(dir, "router"), &now)
+	if now.SSHHostEd25519Pub == old.SSHHostEd25519Pub {
+		t.Errorf("the SSH host key did not change")
+	}
+	if now.WireGuardPub != old.WireGuardPub || now.MachineID != old.MachineID {
+		t.Errorf("rotate router ssh changed other keys: wireguard %s -> %s", old.WireGuardPub, now.WireGuardPub)
+	}
+	if after := decrypt(); after != before {
+		t.Errorf("the WireGuard key's secret changed")
+	}
+	// The new host key itself opens it: it was encrypted again to it.
+	hostEnc, _ := os.ReadFile(filepath.Join(dir, secretPath("router", "ssh_host_ed25519_key")))
+	hostKey, err := identity.Decrypt(hostEnc, adminKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := os.ReadFile(wgSecret)
+	if plain, err := identity.Decrypt(enc, hostKey); err != nil || string(plain) != before {
+		t.Errorf("the router's new host key does not open its WireGuard secret: %v", err)
+	}
+	if err := Check(inv, CheckOptions{Dir: dir, Identity: adminKey(t)}); err != nil {
+		t.Errorf("Check after rotating the router's SSH key: %v", err)
+	}
+	for _, r := range []string{"nas/wireguard", "laptop/nebula"} {
+		if !strings.Contains(r, "nebula") || !slices.Contains(inv.Hosts["laptop"].Networks, "nebula") {
+			if _, err := Generate(inv, Options{Dir: dir, Rotate: []string{r}}); err == nil || !strings.Contains(err.Error(), "has no") {
+				t.Errorf("rotate %s = %v, want an error: the host has no such key", r, err)
+			}
 		}
 	}
 }

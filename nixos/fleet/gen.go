@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/homeedge/edge/identity"
@@ -53,6 +54,9 @@ type generator struct {
 	// there: age output differs on every run).
 	secrets map[string][]byte
 	caKey   []byte
+	// newHostKeys are the hosts whose SSH host key this run replaced:
+	// their other secrets are encrypted again to the new key.
+	newHostKeys []string
 }
 
 // Generate makes what is missing of the fleet's identities and writes
@@ -68,6 +72,9 @@ func Generate(inv *Inventory, opts Options) (*Result, error) {
 		host, item, ok := cutItem(r)
 		if !ok || inv.Hosts[host].System == "" || !slices.Contains(Items, item) {
 			return nil, fmt.Errorf("rotate %q: want HOST/ITEM with a host of the inventory and ITEM one of %v", r, Items)
+		}
+		if why := inv.lacks(host, item); why != "" {
+			return nil, fmt.Errorf("rotate %s %s: %s has no %s key (%s)", host, item, host, item, why)
 		}
 	}
 	if _, err := readJSON(filepath.Join(opts.Dir, allocationsFile), &g.alloc); err != nil {
@@ -105,8 +112,13 @@ func Generate(inv *Inventory, opts Options) (*Result, error) {
 	if err := g.nebula(); err != nil {
 		return nil, err
 	}
-	if opts.Rekey {
-		if err := g.rekey(); err != nil {
+	switch {
+	case opts.Rekey:
+		if err := g.rekey(nil); err != nil {
+			return nil, err
+		}
+	case len(g.newHostKeys) > 0:
+		if err := g.rekey(g.newHostKeys); err != nil {
 			return nil, err
 		}
 	}
@@ -123,6 +135,23 @@ func cutItem(s string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// lacks says why host has no key of item (the roles or networks that
+// would give it one), or "" when it has one.
+func (inv *Inventory) lacks(host, item string) string {
+	h := inv.Hosts[host]
+	switch item {
+	case "wireguard":
+		if !slices.Contains(h.Roles, "router") && !slices.Contains(h.Roles, "laptop") {
+			return "only routers and laptops have one"
+		}
+	case "nebula":
+		if !slices.Contains(h.Networks, "nebula") {
+			return "it is not in network nebula"
+		}
+	}
+	return ""
 }
 
 func (g *generator) rotating(host, item string) bool {
@@ -177,11 +206,10 @@ func (g *generator) identities(h string) error {
 			return fmt.Errorf("encrypt the SSH host key: %w", err)
 		}
 		g.secrets[sshSecret] = enc
-		// A new host key means new recipients for everything else.
-		for _, item := range []string{"wireguard", "nebula"} {
-			if !g.rotating(h, item) {
-				g.opts.Rotate = append(g.opts.Rotate, h+"/"+item)
-			}
+		// A new host key means new recipients for the host's other
+		// secrets: they are encrypted again (rekey), their keys stay.
+		if f.WireGuardPub != "" || f.NebulaCert != "" {
+			g.newHostKeys = append(g.newHostKeys, h)
 		}
 	} else if _, err := os.Stat(filepath.Join(g.opts.Dir, sshSecret)); err != nil {
 		return fmt.Errorf("%s is missing while facts.json has the host key; run edge-fleet rotate %s ssh", sshSecret, h)
@@ -307,8 +335,11 @@ func (g *generator) write() (*Result, error) {
 
 // rekey re-encrypts every secret already in the tree to its recipients as
 // the inventory now has them.
-func (g *generator) rekey() error {
+func (g *generator) rekey(hosts []string) error {
 	if len(g.opts.Identity) == 0 {
+		if hosts != nil {
+			return fmt.Errorf("a new SSH host key for %s means its other secrets (WireGuard, Nebula) are encrypted again to it, which takes an admin's SSH private key (--identity); their keys stay", strings.Join(hosts, ", "))
+		}
 		return errors.New("rekey decrypts every secret: give an admin's SSH private key (--identity)")
 	}
 	type job struct {
@@ -316,12 +347,16 @@ func (g *generator) rekey() error {
 		recipients []string
 	}
 	var jobs []job
-	for _, h := range slices.Sorted(maps.Keys(g.inv.Hosts)) {
+	all := hosts == nil
+	if all {
+		hosts = slices.Sorted(maps.Keys(g.inv.Hosts))
+	}
+	for _, h := range hosts {
 		for _, s := range g.secretNames(h) {
 			jobs = append(jobs, job{secretPath(h, s), g.recipients(h)})
 		}
 	}
-	if _, ok := g.inv.Networks["nebula"]; ok {
+	if _, ok := g.inv.Networks["nebula"]; ok && all {
 		jobs = append(jobs, job{filepath.Join("secrets", "fleet", "nebula-ca.key.age"), g.adminKeys()})
 	}
 	for _, j := range jobs {
