@@ -409,3 +409,19 @@ func TestRotateSSHKeepsOtherKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestNebulaKeyReadable: the Nebula key's secret belongs to the user the
+// NixOS module runs nebula@fleet as (nebula-fleet, its nameToId), not to
+// root alone, or the daemon cannot read it after boot.
+func TestNebulaKeyReadable(t *testing.T) {
+	for _, h := range []string{"nas", "router", "laptop"} {
+		b, err := os.ReadFile(filepath.Join(exampleDir, "machines", h, "default.nix"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `age.secrets."nebula.key" = { file = ../../secrets/` + h + `/nebula.key.age; owner = "nebula-fleet"; group = "nebula-fleet"; mode = "0400"; };`
+		if !strings.Contains(string(b), want) {
+			t.Errorf("machines/%s/default.nix lacks %s", h, want)
+		}
+	}
+}

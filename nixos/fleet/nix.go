@@ -108,6 +108,12 @@ func (g *generator) machineNix(h string) string {
 	b.WriteString("  services.openssh.hostKeys = [ { type = \"ed25519\"; path = \"/etc/ssh/ssh_host_ed25519_key\"; } ];\n")
 	b.WriteString("  age.identityPaths = [ \"/etc/ssh/ssh_host_ed25519_key\" ];\n")
 	for _, s := range g.secretNames(h)[1:] {
+		if s == "nebula.key" {
+			// services.nebula runs nebula@fleet as user and group
+			// nebula-fleet (the module's nameToId), which must read its key.
+			fmt.Fprintf(&b, "  age.secrets.%s = { file = ../../secrets/%s/%s.age; owner = \"nebula-fleet\"; group = \"nebula-fleet\"; mode = \"0400\"; };\n", nixStr(s), h, s)
+			continue
+		}
 		fmt.Fprintf(&b, "  age.secrets.%s.file = ../../secrets/%s/%s.age;\n", nixStr(s), h, s)
 	}
 	// Static addresses on the lan for everything but the router (whose

@@ -17,7 +17,7 @@ in
   services.openssh.hostKeys = [ { type = "ed25519"; path = "/etc/ssh/ssh_host_ed25519_key"; } ];
   age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
   age.secrets."wireguard.key".file = ../../secrets/laptop/wireguard.key.age;
-  age.secrets."nebula.key".file = ../../secrets/laptop/nebula.key.age;
+  age.secrets."nebula.key" = { file = ../../secrets/laptop/nebula.key.age; owner = "nebula-fleet"; group = "nebula-fleet"; mode = "0400"; };
 
   # Home over WireGuard, through the router.
   networking.wireguard.interfaces.wg0 = {

@@ -16,7 +16,7 @@ in
   # decrypts this host's secrets with it.
   services.openssh.hostKeys = [ { type = "ed25519"; path = "/etc/ssh/ssh_host_ed25519_key"; } ];
   age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
-  age.secrets."nebula.key".file = ../../secrets/nas/nebula.key.age;
+  age.secrets."nebula.key" = { file = ../../secrets/nas/nebula.key.age; owner = "nebula-fleet"; group = "nebula-fleet"; mode = "0400"; };
 
   networking.interfaces."eth0".ipv4.addresses = [ { address = facts.addresses.lan; prefixLength = 24; } ];
   networking.defaultGateway = "192.168.1.1";

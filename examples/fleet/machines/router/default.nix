@@ -17,7 +17,7 @@ in
   services.openssh.hostKeys = [ { type = "ed25519"; path = "/etc/ssh/ssh_host_ed25519_key"; } ];
   age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
   age.secrets."wireguard.key".file = ../../secrets/router/wireguard.key.age;
-  age.secrets."nebula.key".file = ../../secrets/router/nebula.key.age;
+  age.secrets."nebula.key" = { file = ../../secrets/router/nebula.key.age; owner = "nebula-fleet"; group = "nebula-fleet"; mode = "0400"; };
 
   # The router runs the edge daemons with the config edge-fleet wrote.
   services.edge = let edge = builtins.fromJSON (builtins.readFile ./edge.json); in {
