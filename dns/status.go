@@ -20,28 +20,11 @@ func (s *Server) Status() any {
 	}
 	st.Health = append(st.Health, s.health.Status()...)
 	if db := s.geo.Load(); db != nil {
-		for _, d := range db.Status() {
-			st.GeoIP = append(st.GeoIP, ctlapi.DNSGeoIPDB{
-				DB: d.DB, Path: d.Path, Type: d.Type, BuildTime: d.BuildTime, LoadedAt: d.LoadedAt,
-				LastError: d.LastError, LastErrorAt: d.LastErrorAt,
-			})
-		}
+		st.GeoIP = db.Status()
 	}
 	if f := s.fwd.Load(); f != nil {
-		fs := f.Status()
-		c := fs.Cache
-		r := &ctlapi.DNSResolver{Policy: string(fs.Policy), Cache: ctlapi.DNSCacheStats{
-			Entries: c.Entries, Size: c.Size, Hits: c.Hits, Misses: c.Misses, Stale: c.Stale,
-			Prefetches: c.Prefetches, Evictions: c.Evictions, Coalesced: c.Coalesced,
-		}}
-		for _, u := range fs.Upstreams {
-			r.Upstreams = append(r.Upstreams, ctlapi.DNSUpstream{
-				Name: u.Name, Protocol: string(u.Protocol), Address: u.Address, ServerName: u.ServerName, URL: u.URL, Up: u.Up,
-				ConsecutiveFailures: u.ConsecutiveFailures, LastError: u.LastError, LastErrorTime: u.LastErrorTime,
-				LatencyMS: u.LatencyMS, Queries: u.Queries, Failures: u.Failures,
-			})
-		}
-		st.Resolver = r
+		r := f.Status()
+		st.Resolver = &r
 	}
 	return st
 }

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"github.com/homeedge/edge/internal/ctlapi"
 	"hash/maphash"
 	"math/bits"
 	"sync"
@@ -148,21 +149,9 @@ func (c *Cache) Flush() {
 	}
 }
 
-// CacheStats are the cache's counters since it was made.
-type CacheStats struct {
-	Entries    int    `json:"entries"`
-	Size       int    `json:"size"`
-	Hits       uint64 `json:"hits"`
-	Misses     uint64 `json:"misses"`
-	Stale      uint64 `json:"stale"`
-	Prefetches uint64 `json:"prefetches"`
-	Evictions  uint64 `json:"evictions"`
-	Coalesced  uint64 `json:"coalesced"`
-}
-
-// Stats returns the cache's counters.
-func (c *Cache) Stats() CacheStats {
-	return CacheStats{
+// Stats returns the cache's counters since it was made.
+func (c *Cache) Stats() ctlapi.DNSCacheStats {
+	return ctlapi.DNSCacheStats{
 		Entries:    c.Len(),
 		Size:       c.settings().size,
 		Hits:       c.hits.Load(),

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/homeedge/edge/internal/ctlapi"
 	"log/slog"
 	"os"
 	"sync"
@@ -596,16 +597,10 @@ func (f *Forwarder) watch(u *upstream) {
 	}()
 }
 
-// Status is the forwarder's state for the admin API.
-type Status struct {
-	Policy    Policy           `json:"policy"`
-	Upstreams []UpstreamStatus `json:"upstreams"`
-	Cache     CacheStats       `json:"cache"`
-}
-
-// Status reports the upstreams' health and the cache's counters.
-func (f *Forwarder) Status() Status {
-	s := Status{Policy: f.policy, Cache: f.cache.Stats()}
+// Status reports the upstreams' health and the cache's counters, as the
+// admin API carries them.
+func (f *Forwarder) Status() ctlapi.DNSResolver {
+	s := ctlapi.DNSResolver{Policy: string(f.policy), Cache: f.cache.Stats()}
 	for _, u := range f.ups {
 		s.Upstreams = append(s.Upstreams, u.status())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"github.com/homeedge/edge/internal/ctlapi"
 	"net"
 	"runtime"
 	"strings"
@@ -1083,13 +1084,13 @@ func TestStatus(t *testing.T) {
 		t.Errorf("Status() upstream 0 = %+v, want a latency and 1 query", st.Upstreams[0])
 	}
 	st.Upstreams[0].LatencyMS = 0
-	want := Status{
-		Policy: PolicyFailover,
-		Upstreams: []UpstreamStatus{
-			{Name: up.Addr, Protocol: ProtoDNS, Address: up.Addr, Up: true, Queries: 1},
-			{Name: doh.URL, Protocol: ProtoHTTPS, Address: doh.Addr, ServerName: "127.0.0.1", URL: doh.URL, Up: true},
+	want := ctlapi.DNSResolver{
+		Policy: string(PolicyFailover),
+		Upstreams: []ctlapi.DNSUpstream{
+			{Name: up.Addr, Protocol: string(ProtoDNS), Address: up.Addr, Up: true, Queries: 1},
+			{Name: doh.URL, Protocol: string(ProtoHTTPS), Address: doh.Addr, ServerName: "127.0.0.1", URL: doh.URL, Up: true},
 		},
-		Cache: CacheStats{Entries: 1, Size: 10000, Hits: 1, Misses: 1},
+		Cache: ctlapi.DNSCacheStats{Entries: 1, Size: 10000, Hits: 1, Misses: 1},
 	}
 	if diff := cmp.Diff(want, st); diff != "" {
 		t.Errorf("Status() mismatch (-want +got):\n%s", diff)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/homeedge/edge/internal/ctlapi"
 	"log/slog"
 	"strings"
 	"sync"
@@ -268,30 +269,12 @@ func (u *upstream) probe(ctx context.Context, first time.Duration, q *query) {
 	}
 }
 
-// UpstreamStatus is one upstream in Status.
-type UpstreamStatus struct {
-	Name       string   `json:"name"`
-	Protocol   Protocol `json:"protocol"`
-	Address    string   `json:"address"`
-	ServerName string   `json:"server_name,omitempty"`
-	URL        string   `json:"url,omitempty"`
-	Up         bool     `json:"up"`
-	// ConsecutiveFailures counts failures since the last good answer.
-	ConsecutiveFailures int       `json:"consecutive_failures"`
-	LastError           string    `json:"last_error,omitempty"`
-	LastErrorTime       time.Time `json:"last_error_time,omitzero"`
-	// LatencyMS is the smoothed time to a good answer, in milliseconds.
-	LatencyMS float64 `json:"latency_ms"`
-	Queries   uint64  `json:"queries"`
-	Failures  uint64  `json:"failures"`
-}
-
-func (u *upstream) status() UpstreamStatus {
+func (u *upstream) status() ctlapi.DNSUpstream {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return UpstreamStatus{
+	return ctlapi.DNSUpstream{
 		Name:                u.ep.name,
-		Protocol:            u.ep.proto,
+		Protocol:            string(u.ep.proto),
 		Address:             u.ep.addr,
 		ServerName:          u.ep.serverName,
 		URL:                 u.ep.url,

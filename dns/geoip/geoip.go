@@ -21,6 +21,7 @@ package geoip
 import (
 	"errors"
 	"fmt"
+	"github.com/homeedge/edge/internal/ctlapi"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -215,31 +216,12 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// DBStatus describes one database for the admin API.
-type DBStatus struct {
-	// DB is "country" or "asn".
-	DB string `json:"db"`
-	// Path is the file as configured.
-	Path string `json:"path"`
-	// Type is the database_type of the loaded file, such as
-	// "GeoLite2-Country".
-	Type string `json:"type"`
-	// BuildTime is when the loaded file was built, from its metadata.
-	BuildTime time.Time `json:"build_time"`
-	// LoadedAt is when the loaded file was read.
-	LoadedAt time.Time `json:"loaded_at"`
-	// LastError says why the file on disk is not the one answering; it is
-	// cleared once the file is loaded or back to the loaded one.
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-}
-
 // Status describes the configured databases, country first.
-func (db *DB) Status() []DBStatus {
-	out := make([]DBStatus, 0, len(db.sources))
+func (db *DB) Status() []ctlapi.DNSGeoIPDB {
+	out := make([]ctlapi.DNSGeoIPDB, 0, len(db.sources))
 	for _, s := range db.sources {
 		d := s.cur.Load()
-		st := DBStatus{DB: s.kind.String(), Path: s.path, Type: d.typ, BuildTime: d.built, LoadedAt: d.loadedAt}
+		st := ctlapi.DNSGeoIPDB{DB: s.kind.String(), Path: s.path, Type: d.typ, BuildTime: d.built, LoadedAt: d.loadedAt}
 		s.mu.Lock()
 		st.LastError, st.LastErrorAt = s.lastErr, s.lastErrAt
 		s.mu.Unlock()
